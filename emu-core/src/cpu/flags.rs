@@ -1,0 +1,317 @@
+//! RFLAGS with lazily computed arithmetic flags.
+//!
+//! Most instructions that write flags are ADD/SUB/logic/INC/DEC, and most of
+//! those flags are overwritten before anyone reads them. So the arithmetic
+//! instructions only record the operation, its width, operands and result;
+//! CF, PF, AF, ZF, SF and OF are derived when something reads them.
+//! Everything else (shifts, multiplies, bit tests, POPF) writes the flag bits
+//! eagerly with [`Flags::set_arith`].
+
+pub const CF: u64 = 1 << 0;
+pub const FIXED1: u64 = 1 << 1;
+pub const PF: u64 = 1 << 2;
+pub const AF: u64 = 1 << 4;
+pub const ZF: u64 = 1 << 6;
+pub const SF: u64 = 1 << 7;
+pub const TF: u64 = 1 << 8;
+pub const IF: u64 = 1 << 9;
+pub const DF: u64 = 1 << 10;
+pub const OF: u64 = 1 << 11;
+pub const IOPL: u64 = 3 << 12;
+pub const NT: u64 = 1 << 14;
+pub const RF: u64 = 1 << 16;
+pub const VM: u64 = 1 << 17;
+pub const AC: u64 = 1 << 18;
+pub const VIF: u64 = 1 << 19;
+pub const VIP: u64 = 1 << 20;
+pub const ID: u64 = 1 << 21;
+
+/// The six status flags.
+pub const ARITH: u64 = CF | PF | AF | ZF | SF | OF;
+
+/// The operation whose flags are still to be derived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LazyOp {
+    /// Flags are all in `bits`.
+    None,
+    Add,
+    Sub,
+    /// AND, OR, XOR, TEST: CF = OF = 0, AF left 0 (undefined by the manuals).
+    Logic,
+    /// INC/DEC: like ADD/SUB by one, CF preserved (already in `bits`).
+    Inc,
+    Dec,
+}
+
+/// RFLAGS. `bits` holds every flag except the arithmetic ones while `op` is
+/// not [`LazyOp::None`].
+#[derive(Clone, Copy, Debug)]
+pub struct Flags {
+    bits: u64,
+    op: LazyOp,
+    size: u8,
+    a: u64,
+    b: u64,
+    res: u64,
+}
+
+impl Default for Flags {
+    fn default() -> Self {
+        Flags {
+            bits: FIXED1,
+            op: LazyOp::None,
+            size: 8,
+            a: 0,
+            b: 0,
+            res: 0,
+        }
+    }
+}
+
+/// Mask of the low `size` bytes.
+#[inline]
+pub fn mask(size: u8) -> u64 {
+    if size >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (size as u32 * 8)) - 1
+    }
+}
+
+/// The sign bit of a value `size` bytes wide.
+#[inline]
+pub fn sign_bit(size: u8) -> u64 {
+    1u64 << (size as u32 * 8 - 1)
+}
+
+/// PF: set when the low byte of the result has an even number of ones.
+#[inline]
+pub fn parity(res: u64) -> u64 {
+    if (res as u8).count_ones() % 2 == 0 {
+        PF
+    } else {
+        0
+    }
+}
+
+/// ZF, SF and PF of a result `size` bytes wide.
+#[inline]
+pub fn szp(size: u8, res: u64) -> u64 {
+    let r = res & mask(size);
+    let mut f = parity(r);
+    if r == 0 {
+        f |= ZF;
+    }
+    if r & sign_bit(size) != 0 {
+        f |= SF;
+    }
+    f
+}
+
+impl Flags {
+    /// Full RFLAGS value.
+    #[inline]
+    pub fn get(&self) -> u64 {
+        match self.op {
+            LazyOp::None => self.bits,
+            _ => (self.bits & !ARITH) | self.compute(),
+        }
+    }
+
+    /// Replace RFLAGS (bit 1 always reads as one).
+    #[inline]
+    pub fn set(&mut self, v: u64) {
+        self.bits = v | FIXED1;
+        self.op = LazyOp::None;
+    }
+
+    /// Resolve pending lazy flags into `bits`.
+    #[inline]
+    fn settle(&mut self) {
+        if self.op != LazyOp::None {
+            self.bits = self.get();
+            self.op = LazyOp::None;
+        }
+    }
+
+    /// Test one or more flag bits (true if any is set).
+    #[inline]
+    pub fn test(&self, bit: u64) -> bool {
+        self.get() & bit != 0
+    }
+
+    #[inline]
+    pub fn cf(&self) -> bool {
+        match self.op {
+            LazyOp::Add | LazyOp::Sub => self.compute() & CF != 0,
+            LazyOp::Logic => false,
+            LazyOp::None | LazyOp::Inc | LazyOp::Dec => self.bits & CF != 0,
+        }
+    }
+
+    /// Set or clear individual non-lazy bits (e.g. DF, IF, CF).
+    #[inline]
+    pub fn assign(&mut self, bit: u64, on: bool) {
+        self.settle();
+        if on {
+            self.bits |= bit;
+        } else {
+            self.bits &= !bit;
+        }
+    }
+
+    /// Replace the status flags selected by `which` with those in `vals`.
+    #[inline]
+    pub fn set_arith(&mut self, which: u64, vals: u64) {
+        self.settle();
+        self.bits = (self.bits & !which) | (vals & which);
+    }
+
+    /// Record an ADD/ADC: `b` is the source, `carry` the incoming CF.
+    #[inline]
+    pub fn lazy_add(&mut self, size: u8, a: u64, b: u64, carry: bool, res: u64) {
+        self.settle();
+        // Carry-in is kept in bits' CF slot, which `compute` reads.
+        self.bits = (self.bits & !CF) | carry as u64;
+        self.op = LazyOp::Add;
+        self.size = size;
+        self.a = a;
+        self.b = b;
+        self.res = res;
+    }
+
+    /// Record a SUB/SBB/CMP/NEG (NEG is 0 - b).
+    #[inline]
+    pub fn lazy_sub(&mut self, size: u8, a: u64, b: u64, borrow: bool, res: u64) {
+        self.settle();
+        self.bits = (self.bits & !CF) | borrow as u64;
+        self.op = LazyOp::Sub;
+        self.size = size;
+        self.a = a;
+        self.b = b;
+        self.res = res;
+    }
+
+    #[inline]
+    pub fn lazy_logic(&mut self, size: u8, res: u64) {
+        self.settle();
+        self.op = LazyOp::Logic;
+        self.size = size;
+        self.res = res;
+    }
+
+    /// INC/DEC: CF keeps its current value.
+    #[inline]
+    pub fn lazy_incdec(&mut self, size: u8, a: u64, res: u64, inc: bool) {
+        self.settle();
+        self.op = if inc { LazyOp::Inc } else { LazyOp::Dec };
+        self.size = size;
+        self.a = a;
+        self.b = 1;
+        self.res = res;
+    }
+
+    #[inline]
+    fn carry_in(&self) -> bool {
+        self.bits & CF != 0
+    }
+
+    fn compute(&self) -> u64 {
+        let size = self.size;
+        let m = mask(size);
+        let sb = sign_bit(size);
+        let (a, b, r) = (self.a & m, self.b & m, self.res & m);
+        let base = szp(size, r);
+        match self.op {
+            LazyOp::None => self.bits & ARITH,
+            LazyOp::Logic => base,
+            LazyOp::Add => {
+                let c = self.carry_in() as u128;
+                let cf = (a as u128 + b as u128 + c) > m as u128;
+                let of = (a ^ r) & (b ^ r) & sb != 0;
+                base | (cf as u64) | ((a ^ b ^ r) & AF) | if of { OF } else { 0 }
+            }
+            LazyOp::Sub => {
+                let c = self.carry_in() as u128;
+                let cf = (a as u128) < b as u128 + c;
+                let of = (a ^ b) & (a ^ r) & sb != 0;
+                base | (cf as u64) | ((a ^ b ^ r) & AF) | if of { OF } else { 0 }
+            }
+            LazyOp::Inc => {
+                let of = r == sb;
+                base | (self.bits & CF) | ((a ^ 1 ^ r) & AF) | if of { OF } else { 0 }
+            }
+            LazyOp::Dec => {
+                let of = r == sb - 1;
+                base | (self.bits & CF) | ((a ^ 1 ^ r) & AF) | if of { OF } else { 0 }
+            }
+        }
+    }
+
+    /// Evaluate condition code `cc` (the low nibble of Jcc/SETcc/CMOVcc).
+    pub fn cond(&self, cc: u8) -> bool {
+        let f = self.get();
+        let r = match cc >> 1 {
+            0 => f & OF != 0,
+            1 => f & CF != 0,
+            2 => f & ZF != 0,
+            3 => f & (CF | ZF) != 0,
+            4 => f & SF != 0,
+            5 => f & PF != 0,
+            6 => (f & SF != 0) != (f & OF != 0),
+            _ => (f & ZF != 0) || ((f & SF != 0) != (f & OF != 0)),
+        };
+        r ^ (cc & 1 != 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_flags() {
+        let mut f = Flags::default();
+        f.lazy_add(1, 0x7f, 1, false, 0x80);
+        assert_eq!(f.get() & ARITH, OF | SF | AF);
+        f.lazy_add(1, 0xff, 1, false, 0x100);
+        assert_eq!(f.get() & ARITH, CF | ZF | PF | AF);
+        assert!(f.cf());
+        f.lazy_add(8, u64::MAX, 0, true, 0);
+        assert!(f.cf());
+        assert_eq!(f.get() & ARITH, CF | ZF | PF | AF);
+    }
+
+    #[test]
+    fn sub_flags() {
+        let mut f = Flags::default();
+        f.lazy_sub(4, 0, 1, false, 0xffff_ffff);
+        assert_eq!(f.get() & ARITH, CF | SF | PF | AF);
+        f.lazy_sub(2, 0x8000, 1, false, 0x7fff);
+        assert_eq!(f.get() & ARITH, OF | PF | AF);
+        f.lazy_sub(8, 5, u64::MAX, true, 5);
+        assert!(f.cf());
+    }
+
+    #[test]
+    fn incdec_keep_cf() {
+        let mut f = Flags::default();
+        f.set(CF);
+        f.lazy_incdec(1, 0x7f, 0x80, true);
+        assert_eq!(f.get() & ARITH, CF | OF | SF | AF);
+        f.set(0);
+        f.lazy_incdec(1, 0x80, 0x7f, false);
+        assert_eq!(f.get() & ARITH, OF | AF);
+    }
+
+    #[test]
+    fn conditions() {
+        let mut f = Flags::default();
+        f.lazy_sub(4, 1, 2, false, 0xffff_ffff);
+        assert!(f.cond(0x2)); // B
+        assert!(f.cond(0xc)); // L
+        assert!(!f.cond(0x4)); // E
+        assert!(f.cond(0x6)); // BE
+        assert!(!f.cond(0xf)); // G
+    }
+}

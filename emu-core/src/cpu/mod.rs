@@ -1,0 +1,7 @@
+//! Architectural CPU state.
+
+pub mod flags;
+pub mod state;
+
+pub use flags::Flags;
+pub use state::{Cpu, Mode, SegReg};

@@ -1,0 +1,119 @@
+//! Single-instruction execution for differential tests: one instruction in
+//! 64-bit mode over a flat memory window, compared elsewhere against the
+//! host CPU.
+//!
+//! The vCPU is put in 64-bit mode with paging off. Real hardware cannot be
+//! in that state; softvm's MMU simply maps linear = physical, which lets a
+//! test place guest data at the very addresses the host buffer has.
+
+use crate::api_types::{Regs, Segment, Sregs};
+use crate::cpu::state::{CR0_ET, CR0_PE, CR4_PAE, EFER_LMA, EFER_LME};
+use crate::exec::{step, Exec, Signals, StepResult};
+use crate::system::SysState;
+use iced_x86::{Code, Instruction};
+use softmmu::{Backing, Gpa, GuestMemory, MemFlags, Mmu, PAGE_SIZE};
+
+/// A flat guest memory window: guest address `base` maps to `bytes[0]`.
+pub struct FlatMem {
+    pub base: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// Why [`step64`] did not complete the instruction.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StepError {
+    /// Architectural exception (vector, error code).
+    Exception { vector: u8, error_code: Option<u32> },
+    /// The instruction is not implemented.
+    Unimplemented(String),
+    /// The instruction wanted port or MMIO I/O, or the setup failed.
+    Other(String),
+}
+
+/// Execute exactly one instruction at `regs.rip` (bytes `code`) in 64-bit
+/// mode, CPL 0, over `mem`.
+pub fn step64(regs: &mut Regs, code: &[u8], mem: &mut FlatMem) -> Result<(), StepError> {
+    let other = |e: softmmu::MemError| StepError::Other(e.to_string());
+    let gm = GuestMemory::new();
+    let page = |a: u64| a & !(PAGE_SIZE - 1);
+    let data_lo = page(mem.base);
+    let data_hi = page(mem.base + mem.bytes.len() as u64 + PAGE_SIZE - 1);
+    let code_lo = page(regs.rip);
+    let code_hi = page(regs.rip + code.len() as u64 + PAGE_SIZE - 1);
+    if code_lo < data_hi && data_lo < code_hi {
+        let lo = data_lo.min(code_lo);
+        let hi = data_hi.max(code_hi);
+        gm.set_user_memory_region(0, MemFlags::empty(), Gpa::new(lo), hi - lo, Backing::Anonymous)
+            .map_err(other)?;
+    } else {
+        gm.set_user_memory_region(0, MemFlags::empty(), Gpa::new(data_lo), data_hi - data_lo, Backing::Anonymous)
+            .map_err(other)?;
+        gm.set_user_memory_region(1, MemFlags::empty(), Gpa::new(code_lo), code_hi - code_lo, Backing::Anonymous)
+            .map_err(other)?;
+    }
+    gm.write_phys(Gpa::new(mem.base), &mem.bytes).map_err(other)?;
+    gm.write_phys(Gpa::new(regs.rip), code).map_err(other)?;
+
+    let mut cpu = crate::cpu::Cpu::new();
+    let mut s = Sregs {
+        cs: Segment::flat(8, 0xb, false, true),
+        ds: Segment::flat(0x10, 0x3, true, false),
+        cr0: CR0_PE | CR0_ET,
+        cr4: CR4_PAE,
+        efer: EFER_LME | EFER_LMA,
+        ..cpu.get_sregs()
+    };
+    s.es = s.ds;
+    s.ss = s.ds;
+    s.fs = s.ds;
+    s.gs = s.ds;
+    cpu.set_sregs(&s);
+    cpu.set_regs(regs);
+    let mut mmu = Mmu::new(gm.clone());
+    let mut io = crate::exec::io::IoState::default();
+    let mut sys = SysState::new(0, 1);
+    mmu.enter();
+    let mut ins = Instruction::default();
+    let mut bytes = [0u8; 16];
+    let r = {
+        let mut x = Exec {
+            cpu: &mut cpu,
+            mmu: &mut mmu,
+            io: &mut io,
+            sys: &mut sys,
+            next_rip: 0,
+            implicit_supervisor: false,
+            signals: Signals::default(),
+        };
+        step(&mut x, &mut ins, &mut bytes)
+    };
+    mmu.leave();
+    match r {
+        StepResult::Done => {}
+        StepResult::Exception(e) => {
+            return Err(StepError::Exception {
+                vector: e.vector,
+                error_code: e.error_code,
+            })
+        }
+        StepResult::Unimplemented => return Err(StepError::Unimplemented(format!("{:?}", ins.code()))),
+        StepResult::Exit => return Err(StepError::Other("instruction needs I/O".into())),
+    }
+    if !io.queue.is_empty() {
+        return Err(StepError::Other("instruction did I/O".into()));
+    }
+    *regs = cpu.get_regs();
+    gm.read_phys(Gpa::new(mem.base), &mut mem.bytes).map_err(other)?;
+    Ok(())
+}
+
+/// The iced-x86 `Code`s emu-core implements.
+pub fn implemented_codes() -> Vec<Code> {
+    crate::exec::table::implemented_codes()
+}
+
+/// The RFLAGS bits defined after `code` (undefined status flags masked
+/// out), or `None` if `code` is not implemented.
+pub fn defined_flags(code: Code) -> Option<u64> {
+    crate::exec::table::undefined_flags(code).map(|u| !u)
+}

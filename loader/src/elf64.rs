@@ -1,0 +1,140 @@
+//! Bare-metal ELF64: identity page tables, GDT and stack for a long-mode
+//! entry.
+
+use crate::elf::ElfHeader;
+use crate::layout::{
+    ELF64_MAX_MEM_SIZE, ELF64_STACK_BASE, ELF64_STACK_TOP, GDT_ADDR, GDT_SIZE, GIB,
+    MIN_IDENTITY_MAP, PAGE_SIZE, PDPT_ADDR, PD_ADDR, PML4_ADDR,
+};
+use crate::plan::{check_reserved, check_segments, translate_entry, Plan, Reserved};
+use crate::{cpu, BootState, ImageKind, LoadError, LoadOptions};
+
+/// Page-table entry bits.
+const PTE_P: u64 = 1 << 0;
+const PTE_RW: u64 = 1 << 1;
+const PTE_PS: u64 = 1 << 7;
+const TWO_MIB: u64 = 2 << 20;
+const ENTRIES: u64 = 512;
+
+/// How many page directories (one per GiB) the identity map needs: all of
+/// RAM, and at least the first 4 GiB.
+pub(crate) fn pd_count(mem_size: u64) -> u64 {
+    mem_size.max(MIN_IDENTITY_MAP).div_ceil(GIB)
+}
+
+/// PML4, PDPT and the page directories as one buffer starting at
+/// [`PML4_ADDR`]: PML4[0] -> PDPT, PDPT[i] -> PD i, PD i maps
+/// [i GiB, i+1 GiB) with present, writable 2 MiB pages.
+pub(crate) fn page_tables(pds: u64) -> Vec<u8> {
+    let len = (PD_ADDR - PML4_ADDR) + pds * PAGE_SIZE;
+    let mut t = vec![0u8; usize::try_from(len).unwrap_or(0)];
+    let mut put = |addr: u64, v: u64| {
+        let off = usize::try_from(addr - PML4_ADDR).unwrap_or(usize::MAX);
+        if let Some(dst) = t.get_mut(off..off.saturating_add(8)) {
+            dst.copy_from_slice(&v.to_le_bytes());
+        }
+    };
+    put(PML4_ADDR, PDPT_ADDR | PTE_P | PTE_RW);
+    for i in 0..pds {
+        let pd = PD_ADDR + i * PAGE_SIZE;
+        put(PDPT_ADDR + i * 8, pd | PTE_P | PTE_RW);
+        for j in 0..ENTRIES {
+            let phys = i * GIB + j * TWO_MIB;
+            put(pd + j * 8, phys | PTE_P | PTE_RW | PTE_PS);
+        }
+    }
+    t
+}
+
+/// Validates an ELF64 image against the options and plans its load.
+pub(crate) fn prepare<'a>(
+    image: &'a [u8],
+    elf: &ElfHeader,
+    opts: &'a LoadOptions,
+) -> Result<(BootState, Plan<'a>), LoadError> {
+    if opts.mem_size > ELF64_MAX_MEM_SIZE {
+        return Err(LoadError::MemoryTooLarge {
+            mem_size: opts.mem_size,
+            max: ELF64_MAX_MEM_SIZE,
+        });
+    }
+    if !opts.cmdline.is_empty() {
+        return Err(LoadError::NoBootInfoForElf64("command line"));
+    }
+    if !opts.modules.is_empty() {
+        return Err(LoadError::NoBootInfoForElf64("modules"));
+    }
+    let segs = elf.segments(image)?;
+    check_segments(&segs, opts.mem_size, None)?;
+    let entry = translate_entry(&segs, elf.header.e_entry)?;
+    let pds = pd_count(opts.mem_size);
+    let tables = page_tables(pds);
+    let reserved = [
+        Reserved {
+            start: GDT_ADDR,
+            end: GDT_ADDR + GDT_SIZE,
+            what: "GDT",
+        },
+        Reserved {
+            start: PML4_ADDR,
+            end: PML4_ADDR + tables.len() as u64,
+            what: "page tables",
+        },
+        Reserved {
+            start: ELF64_STACK_BASE,
+            end: ELF64_STACK_TOP,
+            what: "boot stack",
+        },
+    ];
+    check_reserved(&segs, &reserved)?;
+
+    let mut plan = Plan::default();
+    for s in &segs {
+        plan.segment(s);
+    }
+    plan.bytes(GDT_ADDR, cpu::gdt_bytes(true));
+    plan.bytes(PML4_ADDR, tables);
+    let (regs, sregs) = cpu::long_mode_state(entry, PML4_ADDR, ELF64_STACK_TOP);
+    let state = BootState {
+        kind: ImageKind::Elf64,
+        regs,
+        sregs,
+        entry,
+    };
+    Ok((state, plan))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::MAX_PDS;
+
+    fn entry(t: &[u8], addr: u64) -> u64 {
+        let off = (addr - PML4_ADDR) as usize;
+        u64::from_le_bytes(t[off..off + 8].try_into().unwrap())
+    }
+
+    #[test]
+    fn pd_count_covers_ram_and_4g() {
+        assert_eq!(pd_count(1 << 20), 4);
+        assert_eq!(pd_count(4 * GIB), 4);
+        assert_eq!(pd_count(4 * GIB + 1), 5);
+        assert_eq!(pd_count(ELF64_MAX_MEM_SIZE), MAX_PDS);
+    }
+
+    #[test]
+    fn identity_map() {
+        let t = page_tables(4);
+        assert_eq!(t.len() as u64, 2 * PAGE_SIZE + 4 * PAGE_SIZE);
+        assert_eq!(entry(&t, PML4_ADDR), PDPT_ADDR | 3);
+        assert_eq!(entry(&t, PML4_ADDR + 8), 0);
+        assert_eq!(entry(&t, PDPT_ADDR + 3 * 8), (PD_ADDR + 3 * PAGE_SIZE) | 3);
+        assert_eq!(entry(&t, PDPT_ADDR + 4 * 8), 0);
+        assert_eq!(entry(&t, PD_ADDR), 0x83);
+        assert_eq!(entry(&t, PD_ADDR + 8), TWO_MIB | 0x83);
+        // The page holding the local APIC at 0xfee00000.
+        let pd3 = PD_ADDR + 3 * PAGE_SIZE;
+        let idx = (0xfee0_0000u64 - 3 * GIB) / TWO_MIB;
+        assert_eq!(entry(&t, pd3 + idx * 8), 0xfee0_0000 | 0x83);
+    }
+}

@@ -1,0 +1,171 @@
+//! The front TLB: a small direct-mapped cache of guest-virtual page -> host
+//! page for the hot path.
+//!
+//! A hit is a compare of the tag, a test of one permission bit and an add.
+//! Permissions are packed Bochs-style: one bit per (access kind x privilege
+//! class), computed once when the entry is filled, so CR0.WP, SMEP, SMAP and
+//! NX cost nothing at hit time. The privilege classes are user, supervisor
+//! with SMAP enforced (EFLAGS.AC=0 or implicit), and supervisor with AC=1;
+//! EFLAGS.AC toggling (STAC/CLAC) therefore needs no flush.
+//!
+//! Entries are valid only for the paging context they were filled under; the
+//! MMU flushes the whole TLB when CR0/CR3/CR4/EFER change, on any memslot
+//! generation change, and when a dirty log is read.
+
+use crate::addr::{Gva, PAGE_MASK, PAGE_SHIFT};
+use crate::ctx::{Access, AccessKind, PagingCtx};
+use crate::mem::ram::HostPage;
+
+/// Number of entries (a power of two).
+pub(crate) const TLB_ENTRIES: usize = 256;
+
+#[derive(Clone, Copy)]
+struct Entry {
+    /// Page address | 1; 0 = empty (page addresses have bit 0 clear, so no
+    /// lookup tag is ever 0).
+    tag: u64,
+    gpa_page: u64,
+    host: Option<HostPage>,
+    perms: u16,
+}
+
+const EMPTY: Entry = Entry {
+    tag: 0,
+    gpa_page: 0,
+    host: None,
+    perms: 0,
+};
+
+/// The privilege class index of an access (0 user, 1 supervisor with SMAP
+/// enforced, 2 supervisor with EFLAGS.AC=1).
+const fn class(access: Access, ac: bool) -> u32 {
+    if access.is_user() {
+        0
+    } else if access.implicit || !ac {
+        1
+    } else {
+        2
+    }
+}
+
+/// The permission bit an access needs.
+pub(crate) const fn access_bit(access: Access, ac: bool) -> u16 {
+    let kind = match access.kind {
+        AccessKind::Read => 0,
+        AccessKind::Write => 1,
+        AccessKind::Fetch => 2,
+    };
+    1 << (kind + 3 * class(access, ac))
+}
+
+/// Every (kind, class) pair with the access and AC value representing it.
+pub(crate) fn all_classes() -> impl Iterator<Item = (u16, Access, bool)> {
+    let kinds = [AccessKind::Read, AccessKind::Write, AccessKind::Fetch];
+    kinds.into_iter().flat_map(|k| {
+        [
+            (Access::user(k), false),
+            (Access::supervisor(k), false),
+            (Access::supervisor(k), true),
+        ]
+        .into_iter()
+        .map(move |(a, ac)| (access_bit(a, ac), a, ac))
+    })
+}
+
+/// Bits of every write class.
+pub(crate) const WRITE_BITS: u16 = (1 << 1) | (1 << 4) | (1 << 7);
+
+pub(crate) struct FrontTlb {
+    entries: Box<[Entry; TLB_ENTRIES]>,
+    /// The context the entries were filled under.
+    ctx: (u64, u64, u64, u64),
+    /// Whether any entry may be valid (skip clearing an empty TLB).
+    dirty: bool,
+}
+
+impl FrontTlb {
+    pub(crate) fn new() -> Self {
+        FrontTlb {
+            entries: Box::new([EMPTY; TLB_ENTRIES]),
+            ctx: (0, 0, 0, 0),
+            dirty: false,
+        }
+    }
+
+    fn index(gva: u64) -> usize {
+        ((gva >> PAGE_SHIFT) as usize) & (TLB_ENTRIES - 1)
+    }
+
+    /// Whether the entries belong to `ctx`.
+    #[inline]
+    pub(crate) fn ctx_matches(&self, ctx: &PagingCtx) -> bool {
+        self.ctx == (ctx.cr0, ctx.cr3, ctx.cr4, ctx.efer)
+    }
+
+    /// Empties the TLB and adopts `ctx`.
+    pub(crate) fn switch(&mut self, ctx: &PagingCtx) {
+        self.flush();
+        self.ctx = (ctx.cr0, ctx.cr3, ctx.cr4, ctx.efer);
+    }
+
+    /// The hot path: gpa and host page if `gva`'s page is cached with `bit`.
+    #[inline]
+    pub(crate) fn lookup(&self, gva: Gva, bit: u16) -> Option<(u64, HostPage)> {
+        let e = &self.entries[Self::index(gva.raw())];
+        if e.tag == (gva.raw() & !PAGE_MASK) | 1 && e.perms & bit != 0 {
+            return Some((e.gpa_page | gva.page_offset(), e.host?));
+        }
+        None
+    }
+
+    pub(crate) fn fill(&mut self, gva: Gva, gpa_page: u64, host: HostPage, perms: u16) {
+        self.dirty = true;
+        self.entries[Self::index(gva.raw())] = Entry {
+            tag: (gva.raw() & !PAGE_MASK) | 1,
+            gpa_page: gpa_page & !PAGE_MASK,
+            host: Some(host),
+            perms,
+        };
+    }
+
+    pub(crate) fn flush(&mut self) {
+        if self.dirty {
+            self.entries.fill(EMPTY);
+            self.dirty = false;
+        }
+    }
+
+    pub(crate) fn flush_page(&mut self, gva: Gva) {
+        let e = &mut self.entries[Self::index(gva.raw())];
+        if e.tag == (gva.raw() & !PAGE_MASK) | 1 {
+            *e = EMPTY;
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_are_distinct_bits() {
+        let mut seen = 0u16;
+        for (bit, a, ac) in all_classes() {
+            assert_eq!(bit.count_ones(), 1);
+            assert_eq!(seen & bit, 0);
+            assert_eq!(access_bit(a, ac), bit);
+            seen |= bit;
+        }
+        assert_eq!(seen, 0x1ff);
+        let writes: u16 = all_classes()
+            .filter(|c| c.1.kind == AccessKind::Write)
+            .map(|c| c.0)
+            .sum();
+        assert_eq!(writes, WRITE_BITS);
+        // Implicit accesses use the SMAP-enforced class whatever AC says.
+        assert_eq!(
+            access_bit(Access::implicit(AccessKind::Read), true),
+            access_bit(Access::supervisor(AccessKind::Read), false)
+        );
+    }
+}

@@ -1,0 +1,8 @@
+//! testsuite: softvm's test harnesses.
+//!
+//! - [`native`] runs single x86-64 instructions on the host CPU.
+//! - [`gen`] builds random instances of instruction forms and compares the
+//!   host against emu-core (the differential tests in `tests/host_diff.rs`).
+
+pub mod gen;
+pub mod native;
