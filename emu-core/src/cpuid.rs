@@ -84,14 +84,16 @@ impl Cpuid {
             edx,
         };
         let vendor = *b"GenuineIntel";
-        let w = |i: usize| u32::from_le_bytes([vendor[i], vendor[i + 1], vendor[i + 2], vendor[i + 3]]);
+        let w =
+            |i: usize| u32::from_le_bytes([vendor[i], vendor[i + 1], vendor[i + 2], vendor[i + 3]]);
         use leaf1_ecx as c1;
         use leaf1_edx as d1;
         let edx1 = d1::PSE | d1::TSC | d1::MSR | d1::PAE | d1::CX8 | d1::CMOV | d1::PGE | d1::PAT;
         let ecx1 = c1::CX16 | c1::MOVBE | c1::POPCNT | c1::HYPERVISOR;
         let ebx1 = (apic_id << 24) | (ncpus.min(255) << 16) | (8 << 8);
         let brand = *b"softvm x86-64 interpreter\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
-        let bw = |i: usize| u32::from_le_bytes([brand[i], brand[i + 1], brand[i + 2], brand[i + 3]]);
+        let bw =
+            |i: usize| u32::from_le_bytes([brand[i], brand[i + 1], brand[i + 2], brand[i + 3]]);
         let mut entries = vec![
             e(0, 7, w(0), w(8), w(4)),
             // Family 6, model 0x55, stepping 1 (a documented fiction).
@@ -114,7 +116,10 @@ impl Cpuid {
             // 48-bit linear and 40-bit physical addresses.
             e(0x8000_0008, 0x3028, 0, 0, 0),
         ];
-        for (k, f) in [0x8000_0002u32, 0x8000_0003, 0x8000_0004].iter().enumerate() {
+        for (k, f) in [0x8000_0002u32, 0x8000_0003, 0x8000_0004]
+            .iter()
+            .enumerate()
+        {
             let o = k * 16;
             entries.push(e(*f, bw(o), bw(o + 4), bw(o + 8), bw(o + 12)));
         }

@@ -43,15 +43,34 @@ pub fn step64(regs: &mut Regs, code: &[u8], mem: &mut FlatMem) -> Result<(), Ste
     if code_lo < data_hi && data_lo < code_hi {
         let lo = data_lo.min(code_lo);
         let hi = data_hi.max(code_hi);
-        gm.set_user_memory_region(0, MemFlags::empty(), Gpa::new(lo), hi - lo, Backing::Anonymous)
-            .map_err(other)?;
+        gm.set_user_memory_region(
+            0,
+            MemFlags::empty(),
+            Gpa::new(lo),
+            hi - lo,
+            Backing::Anonymous,
+        )
+        .map_err(other)?;
     } else {
-        gm.set_user_memory_region(0, MemFlags::empty(), Gpa::new(data_lo), data_hi - data_lo, Backing::Anonymous)
-            .map_err(other)?;
-        gm.set_user_memory_region(1, MemFlags::empty(), Gpa::new(code_lo), code_hi - code_lo, Backing::Anonymous)
-            .map_err(other)?;
+        gm.set_user_memory_region(
+            0,
+            MemFlags::empty(),
+            Gpa::new(data_lo),
+            data_hi - data_lo,
+            Backing::Anonymous,
+        )
+        .map_err(other)?;
+        gm.set_user_memory_region(
+            1,
+            MemFlags::empty(),
+            Gpa::new(code_lo),
+            code_hi - code_lo,
+            Backing::Anonymous,
+        )
+        .map_err(other)?;
     }
-    gm.write_phys(Gpa::new(mem.base), &mem.bytes).map_err(other)?;
+    gm.write_phys(Gpa::new(mem.base), &mem.bytes)
+        .map_err(other)?;
     gm.write_phys(Gpa::new(regs.rip), code).map_err(other)?;
 
     let mut cpu = crate::cpu::Cpu::new();
@@ -96,14 +115,17 @@ pub fn step64(regs: &mut Regs, code: &[u8], mem: &mut FlatMem) -> Result<(), Ste
                 error_code: e.error_code,
             })
         }
-        StepResult::Unimplemented => return Err(StepError::Unimplemented(format!("{:?}", ins.code()))),
+        StepResult::Unimplemented => {
+            return Err(StepError::Unimplemented(format!("{:?}", ins.code())))
+        }
         StepResult::Exit => return Err(StepError::Other("instruction needs I/O".into())),
     }
     if !io.queue.is_empty() {
         return Err(StepError::Other("instruction did I/O".into()));
     }
     *regs = cpu.get_regs();
-    gm.read_phys(Gpa::new(mem.base), &mut mem.bytes).map_err(other)?;
+    gm.read_phys(Gpa::new(mem.base), &mut mem.bytes)
+        .map_err(other)?;
     Ok(())
 }
 

@@ -29,7 +29,11 @@ pub enum VcpuExit<'a> {
     Debug,
     /// An instruction softvm does not implement, when the VMM asked for
     /// exits instead of #UD (see [`Vcpu::set_exit_on_unimplemented`]).
-    InternalError { rip: u64, bytes: [u8; 15], len: usize },
+    InternalError {
+        rip: u64,
+        bytes: [u8; 15],
+        len: usize,
+    },
     /// The instruction budget set with [`Vcpu::set_instruction_limit`] is
     /// used up.
     InstructionLimit,
@@ -212,7 +216,9 @@ impl Vcpu {
     /// Run until the next exit.
     pub fn run(&mut self) -> VcpuExit<'_> {
         // Complete the read the VMM answered in our data buffer.
-        if let Some(req @ (IoRequest::PioIn { .. } | IoRequest::MmioRead { .. })) = self.current.take() {
+        if let Some(req @ (IoRequest::PioIn { .. } | IoRequest::MmioRead { .. })) =
+            self.current.take()
+        {
             let n = match req {
                 IoRequest::PioIn { size, .. } | IoRequest::MmioRead { size, .. } => size as usize,
                 _ => 0,
@@ -280,7 +286,9 @@ impl Vcpu {
                     if self.exit_on_unimplemented {
                         break Outcome::Unimplemented;
                     }
-                    if x.deliver(Event::Exception(Exception::new(vector::UD))) == Delivery::TripleFault {
+                    if x.deliver(Event::Exception(Exception::new(vector::UD)))
+                        == Delivery::TripleFault
+                    {
                         break Outcome::Shutdown;
                     }
                 }

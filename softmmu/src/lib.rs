@@ -118,3 +118,13 @@ pub mod memslot {
 
 #[cfg(loom)]
 mod loom_models;
+
+// vCPUs run on rayon threads and share the memory: these must hold.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    const fn send<T: Send>() {}
+    send_sync::<GuestMemory>();
+    send_sync::<Hva>();
+    send::<Mmu>();
+    send::<srcu::SrcuReader>();
+};

@@ -315,7 +315,9 @@ mod tests {
             readers.push(std::thread::spawn(move || {
                 let r = s.register();
                 let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
+                // At least one section per reader, however late the thread
+                // gets scheduled on a loaded machine.
+                loop {
                     let g = r.read_lock();
                     let v = cur.load(Ordering::SeqCst);
                     for _ in 0..50 {
@@ -328,11 +330,14 @@ mod tests {
                     );
                     drop(g);
                     n += 1;
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
                 }
                 n
             }));
         }
-        for v in 1..=300u64 {
+        for v in 1..=150u64 {
             current.store(v, Ordering::SeqCst);
             s.synchronize();
             // Everyone who could see v - 1 has left.

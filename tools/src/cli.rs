@@ -54,11 +54,17 @@ fn parse_run(args: &[String]) -> Result<(String, RunConfig), String> {
         match a.as_str() {
             "--vcpus" | "-smp" => {
                 let v = val(a)?;
-                cfg.vcpus = v.parse().ok().filter(|n| (1..=255).contains(n)).ok_or(format!("bad --vcpus: {v}"))?;
+                cfg.vcpus = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=255).contains(n))
+                    .ok_or(format!("bad --vcpus: {v}"))?;
             }
             "--memory" | "-m" => {
                 let v = val(a)?;
-                cfg.memory = parse_size(&v).filter(|&m| m >= 2 << 20).ok_or(format!("bad --memory: {v}"))?;
+                cfg.memory = parse_size(&v)
+                    .filter(|&m| m >= 2 << 20)
+                    .ok_or(format!("bad --memory: {v}"))?;
             }
             "--cmdline" | "-append" => cfg.cmdline = val(a)?,
             "--module" | "--initrd" | "-initrd" => {
@@ -68,12 +74,19 @@ fn parse_run(args: &[String]) -> Result<(String, RunConfig), String> {
             }
             "--timeout" => {
                 let v = val(a)?;
-                let s: f64 = v.parse().ok().filter(|s: &f64| *s > 0.0).ok_or(format!("bad --timeout: {v}"))?;
+                let s: f64 = v
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| *s > 0.0)
+                    .ok_or(format!("bad --timeout: {v}"))?;
                 cfg.timeout = Some(Duration::from_secs_f64(s));
             }
             "--max-instructions" => {
                 let v = val(a)?;
-                cfg.max_instructions = Some(v.parse().map_err(|_| format!("bad --max-instructions: {v}"))?);
+                cfg.max_instructions = Some(
+                    v.parse()
+                        .map_err(|_| format!("bad --max-instructions: {v}"))?,
+                );
             }
             s if s.starts_with('-') => return Err(format!("unknown option {s}")),
             s => {

@@ -52,8 +52,14 @@ pub fn build(image: &[u8], cfg: &RunConfig) -> Result<(Vm, Vcpu)> {
     vm.set_user_memory_region(0, MemFlags::empty(), 0, low, Backing::Anonymous)
         .context("cannot allocate guest RAM")?;
     if cfg.memory > PCI_HOLE {
-        vm.set_user_memory_region(1, MemFlags::empty(), 1 << 32, cfg.memory - PCI_HOLE, Backing::Anonymous)
-            .context("cannot allocate guest RAM above 4 GiB")?;
+        vm.set_user_memory_region(
+            1,
+            MemFlags::empty(),
+            1 << 32,
+            cfg.memory - PCI_HOLE,
+            Backing::Anonymous,
+        )
+        .context("cannot allocate guest RAM above 4 GiB")?;
     }
     let opts = loader::LoadOptions {
         mem_size: cfg.memory,
@@ -98,7 +104,9 @@ pub fn run<W: Write>(vcpu: &mut Vcpu, bus: &mut Bus<W>, cfg: &RunConfig) -> Outc
                     Some("guest halted with no interrupt that could wake it".to_string()),
                 )
             }
-            VcpuExit::Shutdown => break (status::TRIPLE_FAULT, Some(describe(vcpu, "triple fault"))),
+            VcpuExit::Shutdown => {
+                break (status::TRIPLE_FAULT, Some(describe(vcpu, "triple fault")))
+            }
             VcpuExit::Debug => {}
             VcpuExit::InternalError { rip, bytes, len } => {
                 let b = &bytes[..len.min(15)];
@@ -106,14 +114,23 @@ pub fn run<W: Write>(vcpu: &mut Vcpu, bus: &mut Bus<W>, cfg: &RunConfig) -> Outc
                 let dis = disassemble(vcpu, b, rip);
                 break (
                     status::UNSUPPORTED,
-                    Some(format!("unsupported instruction at rip {rip:#x}: {dis} ({})", hex.join(" "))),
+                    Some(format!(
+                        "unsupported instruction at rip {rip:#x}: {dis} ({})",
+                        hex.join(" ")
+                    )),
                 );
             }
             VcpuExit::InstructionLimit => {
-                if cfg.max_instructions.is_some_and(|m| vcpu.instructions() >= m) {
+                if cfg
+                    .max_instructions
+                    .is_some_and(|m| vcpu.instructions() >= m)
+                {
                     break (
                         status::BUDGET,
-                        Some(describe(vcpu, &format!("instruction budget of {} exhausted", vcpu.instructions()))),
+                        Some(describe(
+                            vcpu,
+                            &format!("instruction budget of {} exhausted", vcpu.instructions()),
+                        )),
                     );
                 }
                 if cfg.timeout.is_some_and(|t| start.elapsed() >= t) {
@@ -132,7 +149,11 @@ pub fn run<W: Write>(vcpu: &mut Vcpu, bus: &mut Bus<W>, cfg: &RunConfig) -> Outc
 
 fn describe(vcpu: &Vcpu, what: &str) -> String {
     let r = vcpu.get_regs();
-    format!("{what} at rip {:#x} after {} instructions", r.rip, vcpu.instructions())
+    format!(
+        "{what} at rip {:#x} after {} instructions",
+        r.rip,
+        vcpu.instructions()
+    )
 }
 
 /// Disassemble the instruction bytes of an exit in the vCPU's mode.
@@ -156,7 +177,8 @@ fn disassemble(vcpu: &Vcpu, bytes: &[u8], rip: u64) -> String {
 /// Load and run a file: the whole of `softvm run`.
 pub fn run_file<W: Write>(path: &std::path::Path, cfg: &RunConfig, out: W) -> Result<Outcome> {
     let image = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let (_vm, mut vcpu) = build(&image, cfg).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
+    let (_vm, mut vcpu) =
+        build(&image, cfg).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
     let mut bus = Bus::new(out, FwCfg::new(cfg.memory, cfg.vcpus as u16));
     Ok(run(&mut vcpu, &mut bus, cfg))
 }

@@ -28,7 +28,16 @@ pub fn guest_exit(v: u32) -> i32 {
 mod tests {
     #[test]
     fn own_statuses_are_even_guest_ones_odd() {
-        for s in [super::POWER_OFF, super::USAGE, super::TRIPLE_FAULT, super::UNSUPPORTED, super::BUDGET, super::DEAD_HALT, super::INTERNAL, super::TIMEOUT] {
+        for s in [
+            super::POWER_OFF,
+            super::USAGE,
+            super::TRIPLE_FAULT,
+            super::UNSUPPORTED,
+            super::BUDGET,
+            super::DEAD_HALT,
+            super::INTERNAL,
+            super::TIMEOUT,
+        ] {
             assert_eq!(s % 2, 0);
         }
         assert_eq!(super::guest_exit(0), 1);

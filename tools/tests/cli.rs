@@ -3,7 +3,10 @@
 use std::process::Command;
 
 fn softvm(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_softvm")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_softvm"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn one_line_stderr(o: &std::process::Output) -> String {
@@ -34,7 +37,12 @@ fn not_an_elf_is_a_load_error() {
 
 #[test]
 fn bad_options_are_usage_errors() {
-    for args in [&["run"][..], &["run", "x.elf", "--vcpus", "0"], &["run", "x.elf", "--bogus"], &["frobnicate"]] {
+    for args in [
+        &["run"][..],
+        &["run", "x.elf", "--vcpus", "0"],
+        &["run", "x.elf", "--bogus"],
+        &["frobnicate"],
+    ] {
         let o = softvm(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         one_line_stderr(&o);

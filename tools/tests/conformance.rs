@@ -48,6 +48,10 @@ fn reference_guests_match_hardware() {
             ));
         }
     }
-    println!("conformance: {} passed, {} failed", names.len() - failed.len(), failed.len());
+    println!(
+        "conformance: {} passed, {} failed",
+        names.len() - failed.len(),
+        failed.len()
+    );
     assert!(failed.is_empty(), "{}", failed.join("\n"));
 }

@@ -87,7 +87,7 @@ pub fn sign_bit(size: u8) -> u64 {
 /// PF: set when the low byte of the result has an even number of ones.
 #[inline]
 pub fn parity(res: u64) -> u64 {
-    if (res as u8).count_ones() % 2 == 0 {
+    if (res as u8).count_ones().is_multiple_of(2) {
         PF
     } else {
         0

@@ -81,7 +81,8 @@ impl IoState {
     }
 
     pub fn mmio_write(&mut self, gpa: u64, size: u8, data: u64) {
-        self.queue.push_back(IoRequest::MmioWrite { gpa, size, data });
+        self.queue
+            .push_back(IoRequest::MmioWrite { gpa, size, data });
     }
 
     /// The VMM's answer to `awaiting` (little-endian bytes).

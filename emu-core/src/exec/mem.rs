@@ -169,7 +169,11 @@ impl Exec<'_> {
                 }
             }
             Translation::Mmio { gpa } => {
-                let m = if n >= 8 { u64::MAX } else { (1u64 << (n * 8)) - 1 };
+                let m = if n >= 8 {
+                    u64::MAX
+                } else {
+                    (1u64 << (n * 8)) - 1
+                };
                 self.io.mmio_write(gpa.raw(), n as u8, val & m);
             }
         }

@@ -99,7 +99,10 @@ impl Exec<'_> {
             asize = base.size() as u32;
         }
         if index != Register::None {
-            ea = ea.wrapping_add(self.reg(index).wrapping_mul(u64::from(ins.memory_index_scale())));
+            ea = ea.wrapping_add(
+                self.reg(index)
+                    .wrapping_mul(u64::from(ins.memory_index_scale())),
+            );
             asize = index.size() as u32;
         }
         match asize {

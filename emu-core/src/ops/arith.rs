@@ -117,7 +117,11 @@ fn incdec(x: &mut Exec, ins: &Instruction, inc: bool) -> ExecResult {
     let m = mask(size);
     let mut flags = x.cpu.flags;
     x.rmw_op0_with_flags(ins, &mut flags, &mut |f, a| {
-        let r = if inc { a.wrapping_add(1) } else { a.wrapping_sub(1) } & m;
+        let r = if inc {
+            a.wrapping_add(1)
+        } else {
+            a.wrapping_sub(1)
+        } & m;
         f.lazy_incdec(size, a & m, r, inc);
         Some(r)
     })?;

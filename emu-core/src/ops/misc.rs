@@ -26,7 +26,9 @@ fn cpuid(x: &mut Exec, _ins: &Instruction) -> ExecResult {
 
 /// The guest's time-stamp counter.
 pub fn tsc(x: &Exec) -> u64 {
-    x.cpu.tsc_offset.wrapping_add(x.sys.clock.now_tsc(x.cpu.instret))
+    x.cpu
+        .tsc_offset
+        .wrapping_add(x.sys.clock.now_tsc(x.cpu.instret))
 }
 
 fn check_tsd(x: &Exec) -> ExecResult {

@@ -1,7 +1,7 @@
 //! Model-specific registers softvm implements (stored values; unknown
 //! indices raise #GP(0) as on hardware).
 
-use crate::cpu::state::{EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, CR0_PG};
+use crate::cpu::state::{CR0_PG, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE};
 use crate::cpu::SegReg;
 use crate::exception::{Exception, ExecResult};
 use crate::exec::Exec;
@@ -27,7 +27,9 @@ pub const IA32_KERNEL_GS_BASE: u32 = 0xc000_0102;
 pub const IA32_TSC_AUX: u32 = 0xc000_0103;
 
 /// Fixed-range MTRR MSR indices, in `Msrs::mtrr_fixed` order.
-const MTRR_FIXED: [u32; 11] = [0x250, 0x258, 0x259, 0x268, 0x269, 0x26a, 0x26b, 0x26c, 0x26d, 0x26e, 0x26f];
+const MTRR_FIXED: [u32; 11] = [
+    0x250, 0x258, 0x259, 0x268, 0x269, 0x26a, 0x26b, 0x26c, 0x26d, 0x26e, 0x26f,
+];
 
 fn gp<T>() -> ExecResult<T> {
     Err(Exception::gp(0).into())

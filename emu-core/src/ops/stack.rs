@@ -123,7 +123,11 @@ fn enter(x: &mut Exec, ins: &Instruction) -> ExecResult {
 
 /// LEAVE — High Level Procedure Exit
 fn leave(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    let size = slot(ins).max(2);
+    let size = match ins.code() {
+        Code::Leavew => 2,
+        Code::Leaved => 4,
+        _ => 8,
+    };
     let ss = x.stack_size();
     let old_sp = x.cpu.gpr[4];
     x.set_gpr(4, ss, x.cpu.gpr[5]);
@@ -149,7 +153,10 @@ fn lahf(x: &mut Exec, _ins: &Instruction) -> ExecResult {
 /// SAHF — Store AH into Flags
 fn sahf(x: &mut Exec, _ins: &Instruction) -> ExecResult {
     let ah = (x.cpu.gpr[0] >> 8) & 0xd5;
-    x.cpu.flags.set_arith(flags::CF | flags::PF | flags::AF | flags::ZF | flags::SF, ah);
+    x.cpu.flags.set_arith(
+        flags::CF | flags::PF | flags::AF | flags::ZF | flags::SF,
+        ah,
+    );
     Ok(())
 }
 
@@ -203,7 +210,12 @@ pub(crate) fn register(t: &mut TableBuilder) {
     // Segment register pushes and pops live with the system instructions.
     let gpr_form = |c: Code| {
         let s = format!("{c:?}");
-        !(s.contains("ES") || s.contains("CS") || s.contains("SS") || s.contains("DS") || s.contains("FS") || s.contains("GS"))
+        !(s.contains("ES")
+            || s.contains("CS")
+            || s.contains("SS")
+            || s.contains("DS")
+            || s.contains("FS")
+            || s.contains("GS"))
     };
     t.mnemonic_where(Mnemonic::Push, push, 0, gpr_form);
     t.mnemonic_where(Mnemonic::Pop, pop, 0, gpr_form);

@@ -100,7 +100,14 @@ fn run(x: &mut Exec, ins: &Instruction, kind: Kind) -> ExecResult {
     }
 }
 
-fn iteration(x: &mut Exec, kind: Kind, size: u8, src_seg: SegReg, am: u64, step: u64) -> ExecResult {
+fn iteration(
+    x: &mut Exec,
+    kind: Kind,
+    size: u8,
+    src_seg: SegReg,
+    am: u64,
+    step: u64,
+) -> ExecResult {
     let si = x.cpu.gpr[6] & am;
     let di = x.cpu.gpr[7] & am;
     let asz = (am.count_ones() / 8) as u8;
@@ -175,7 +182,10 @@ string_op!(outs, Kind::Outs);
 pub(crate) fn register(t: &mut TableBuilder) {
     use Mnemonic as M;
     for (m, h) in [
-        ([M::Movsb, M::Movsw, M::Movsd, M::Movsq], movs as crate::exec::Handler),
+        (
+            [M::Movsb, M::Movsw, M::Movsd, M::Movsq],
+            movs as crate::exec::Handler,
+        ),
         ([M::Stosb, M::Stosw, M::Stosd, M::Stosq], stos),
         ([M::Lodsb, M::Lodsw, M::Lodsd, M::Lodsq], lods),
         ([M::Scasb, M::Scasw, M::Scasd, M::Scasq], scas),

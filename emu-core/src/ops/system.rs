@@ -105,7 +105,10 @@ pub fn write_cr(x: &mut Exec, n: usize, v: u64) -> ExecResult {
     let gp = || -> Fault { Exception::gp(0).into() };
     match n {
         0 => {
-            if v >> 32 != 0 || (v & CR0_PG != 0 && v & CR0_PE == 0) || (v & CR0_NW != 0 && v & CR0_CD == 0) {
+            if v >> 32 != 0
+                || (v & CR0_PG != 0 && v & CR0_PE == 0)
+                || (v & CR0_NW != 0 && v & CR0_CD == 0)
+            {
                 return Err(gp());
             }
             let old = x.cpu.cr0;
@@ -154,7 +157,10 @@ pub fn write_cr(x: &mut Exec, n: usize, v: u64) -> ExecResult {
             if x.cpu.efer & EFER_LMA != 0 && v & CR4_PAE == 0 {
                 return Err(gp());
             }
-            if v & CR4_PCIDE != 0 && old & CR4_PCIDE == 0 && (x.cpu.cr3 & 0xfff != 0 || x.cpu.efer & EFER_LMA == 0) {
+            if v & CR4_PCIDE != 0
+                && old & CR4_PCIDE == 0
+                && (x.cpu.cr3 & 0xfff != 0 || x.cpu.efer & EFER_LMA == 0)
+            {
                 return Err(gp());
             }
             x.cpu.cr4 = v;
@@ -177,7 +183,11 @@ pub fn write_cr(x: &mut Exec, n: usize, v: u64) -> ExecResult {
 fn mov_dr(x: &mut Exec, ins: &Instruction) -> ExecResult {
     require_cpl0(x)?;
     let to_dr = ins.op0_register().is_dr();
-    let r = if to_dr { ins.op0_register() } else { ins.op1_register() };
+    let r = if to_dr {
+        ins.op0_register()
+    } else {
+        ins.op1_register()
+    };
     let mut n = r as usize - Register::DR0 as usize;
     if n == 4 || n == 5 {
         if x.cpu.cr4 & CR4_DE != 0 {
@@ -269,7 +279,11 @@ fn sgdt(x: &mut Exec, ins: &Instruction) -> ExecResult {
     if x.cpu.cr4 & CR4_UMIP != 0 && x.cpu.cpl() > 0 {
         return Err(Exception::gp(0).into());
     }
-    let t = if ins.mnemonic() == Mnemonic::Sgdt { x.cpu.gdtr } else { x.cpu.idtr };
+    let t = if ins.mnemonic() == Mnemonic::Sgdt {
+        x.cpu.gdtr
+    } else {
+        x.cpu.idtr
+    };
     let (seg, off) = x.mem_loc(ins);
     let bsize = if x.cpu.mode() == Mode::Long64 { 8 } else { 4 };
     let la = x.linear(seg, off, 2 + bsize, true)?;
@@ -286,7 +300,11 @@ fn lldt(x: &mut Exec, ins: &Instruction) -> ExecResult {
     }
     let sel = x.read_op(ins, 0)? as u16;
     if sel & 0xfffc == 0 {
-        x.cpu.ldtr = crate::api_types::Segment { selector: sel, unusable: 1, ..Default::default() };
+        x.cpu.ldtr = crate::api_types::Segment {
+            selector: sel,
+            unusable: 1,
+            ..Default::default()
+        };
         return Ok(());
     }
     let (d, _) = system_descriptor(x, sel)?;
@@ -350,7 +368,11 @@ fn sldt(x: &mut Exec, ins: &Instruction) -> ExecResult {
     if x.cpu.cr4 & CR4_UMIP != 0 && x.cpu.cpl() > 0 {
         return Err(Exception::gp(0).into());
     }
-    let sel = if ins.mnemonic() == Mnemonic::Sldt { x.cpu.ldtr.selector } else { x.cpu.tr.selector };
+    let sel = if ins.mnemonic() == Mnemonic::Sldt {
+        x.cpu.ldtr.selector
+    } else {
+        x.cpu.tr.selector
+    };
     x.write_op(ins, 0, u64::from(sel))
 }
 
@@ -369,7 +391,11 @@ fn smsw(x: &mut Exec, ins: &Instruction) -> ExecResult {
         return Err(Exception::gp(0).into());
     }
     let v = x.cpu.cr0;
-    let v = if ins.op0_kind() == OpKind::Memory { v & 0xffff } else { v };
+    let v = if ins.op0_kind() == OpKind::Memory {
+        v & 0xffff
+    } else {
+        v
+    };
     x.write_op(ins, 0, v)
 }
 
@@ -386,7 +412,11 @@ fn invlpg(x: &mut Exec, ins: &Instruction) -> ExecResult {
     let (seg, off) = x.mem_loc(ins);
     let la = match x.cpu.mode() {
         Mode::Long64 => {
-            let base = if matches!(seg, SegReg::Fs | SegReg::Gs) { x.cpu.sreg(seg).base } else { 0 };
+            let base = if matches!(seg, SegReg::Fs | SegReg::Gs) {
+                x.cpu.sreg(seg).base
+            } else {
+                0
+            };
             base.wrapping_add(off)
         }
         _ => x.cpu.sreg(seg).base.wrapping_add(off) & 0xffff_ffff,
@@ -411,7 +441,10 @@ fn invpcid(x: &mut Exec, ins: &Instruction) -> ExecResult {
             if !crate::exec::mem::is_canonical(addr) {
                 return Err(Exception::gp(0).into());
             }
-            x.mmu.flush(Flush::PcidPage { pcid, gva: Gva::new(addr) })
+            x.mmu.flush(Flush::PcidPage {
+                pcid,
+                gva: Gva::new(addr),
+            })
         }
         1 => x.mmu.flush(Flush::Pcid { pcid }),
         2 | 3 => x.mmu.flush(Flush::All),
@@ -508,7 +541,11 @@ fn retf(x: &mut Exec, ins: &Instruction) -> ExecResult {
         Code::Retfd | Code::Retfd_imm16 => 4,
         _ => 8,
     };
-    let extra = if ins.op_count() > 0 { u64::from(ins.immediate16()) } else { 0 };
+    let extra = if ins.op_count() > 0 {
+        u64::from(ins.immediate16())
+    } else {
+        0
+    };
     let ip = x.peek(osize, 0)?;
     let sel = x.peek(osize, osize as u64)? as u16;
     let ss = x.stack_size();
@@ -710,10 +747,14 @@ pub(crate) fn register(t: &mut TableBuilder) {
     let name = |c: Code| format!("{c:?}");
     t.mnemonic_where(Mnemonic::Mov, mov_cr, 0, move |c| name(c).contains("cr"));
     t.mnemonic_where(Mnemonic::Mov, mov_dr, 0, move |c| name(c).contains("dr"));
-    t.mnemonic_where(Mnemonic::Mov, mov_sreg, 0, move |c| name(c).contains("Sreg"));
+    t.mnemonic_where(Mnemonic::Mov, mov_sreg, 0, move |c| {
+        name(c).contains("Sreg")
+    });
     let sreg_form = move |c: Code| {
         let s = name(c);
-        ["ES", "CS", "SS", "DS", "FS", "GS"].iter().any(|r| s.contains(r))
+        ["ES", "CS", "SS", "DS", "FS", "GS"]
+            .iter()
+            .any(|r| s.contains(r))
     };
     t.mnemonic_where(Mnemonic::Push, push_sreg, 0, sreg_form);
     t.mnemonic_where(Mnemonic::Pop, pop_sreg, 0, sreg_form);

@@ -162,6 +162,9 @@ mod tests {
     #[test]
     fn decode_flat_code64() {
         let s = super::decode(8, 0x00AF_9A00_0000_FFFF);
-        assert_eq!((s.base, s.limit, s.type_, s.l, s.db, s.dpl, s.present), (0, 0xffff_ffff, 0xa, 1, 0, 0, 1));
+        assert_eq!(
+            (s.base, s.limit, s.type_, s.l, s.db, s.dpl, s.present),
+            (0, 0xffff_ffff, 0xa, 1, 0, 0, 1)
+        );
     }
 }

@@ -70,7 +70,8 @@ impl Exec<'_> {
                     return Delivery::TripleFault;
                 }
                 let first_serious = Exception::is_contributory(v1) || v1 == vector::PF;
-                let second_serious = Exception::is_contributory(e2.vector) || e2.vector == vector::PF;
+                let second_serious =
+                    Exception::is_contributory(e2.vector) || e2.vector == vector::PF;
                 let double = matches!(ev, Event::Exception(_))
                     && first_serious
                     && second_serious

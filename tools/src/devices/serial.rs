@@ -53,15 +53,14 @@ impl<W: Write> Uart<W> {
     pub fn write(&mut self, off: u16, v: u8) {
         match off {
             0 if self.dlab() => self.dll = v,
-            0 => {
-                // Loopback mode keeps bytes inside the UART.
-                if self.mcr & 0x10 == 0 {
-                    let _ = self.out.write_all(&[v]);
-                    if v == b'\n' {
-                        let _ = self.out.flush();
-                    }
+            // Loopback mode keeps bytes inside the UART.
+            0 if self.mcr & 0x10 == 0 => {
+                let _ = self.out.write_all(&[v]);
+                if v == b'\n' {
+                    let _ = self.out.flush();
                 }
             }
+            0 => {}
             1 if self.dlab() => self.dlm = v,
             1 => self.ier = v & 0x0f,
             3 => self.lcr = v,
@@ -75,6 +74,7 @@ impl<W: Write> Uart<W> {
         let _ = self.out.flush();
     }
 
+    #[cfg(test)]
     pub fn into_inner(self) -> W {
         self.out
     }
