@@ -52,6 +52,12 @@ pub mod leaf7_ebx {
     pub const SMAP: u32 = 1 << 20;
 }
 
+/// Feature bits of leaf 7 sub-leaf 0 ECX.
+pub mod leaf7_ecx {
+    pub const UMIP: u32 = 1 << 2;
+    pub const RDPID: u32 = 1 << 22;
+}
+
 /// Feature bits of leaf 0x8000_0001.
 pub mod ext1 {
     /// ECX: LAHF/SAHF in 64-bit mode.
@@ -88,8 +94,24 @@ impl Cpuid {
             |i: usize| u32::from_le_bytes([vendor[i], vendor[i + 1], vendor[i + 2], vendor[i + 3]]);
         use leaf1_ecx as c1;
         use leaf1_edx as d1;
-        let edx1 = d1::PSE | d1::TSC | d1::MSR | d1::PAE | d1::CX8 | d1::CMOV | d1::PGE | d1::PAT;
-        let ecx1 = c1::CX16 | c1::MOVBE | c1::POPCNT | c1::HYPERVISOR;
+        let edx1 = d1::PSE
+            | d1::TSC
+            | d1::MSR
+            | d1::PAE
+            | d1::CX8
+            | d1::CMOV
+            | d1::PGE
+            | d1::PAT
+            | d1::CLFSH
+            | d1::SEP
+            | d1::APIC;
+        let ecx1 = c1::CX16
+            | c1::PCID
+            | c1::X2APIC
+            | c1::MOVBE
+            | c1::POPCNT
+            | c1::TSC_DEADLINE
+            | c1::HYPERVISOR;
         let ebx1 = (apic_id << 24) | (ncpus.min(255) << 16) | (8 << 8);
         let brand = *b"softvm x86-64 interpreter\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
         let bw =
@@ -102,7 +124,14 @@ impl Cpuid {
                 function: 7,
                 index: 0,
                 indexed: true,
-                ebx: leaf7_ebx::BMI1 | leaf7_ebx::BMI2 | leaf7_ebx::ADX,
+                ebx: leaf7_ebx::FSGSBASE
+                    | leaf7_ebx::BMI1
+                    | leaf7_ebx::SMEP
+                    | leaf7_ebx::BMI2
+                    | leaf7_ebx::INVPCID
+                    | leaf7_ebx::ADX
+                    | leaf7_ebx::SMAP,
+                ecx: leaf7_ecx::RDPID | leaf7_ecx::UMIP,
                 ..CpuidEntry::default()
             },
             e(0x8000_0000, 0x8000_0008, 0, 0, 0),
@@ -111,10 +140,11 @@ impl Cpuid {
                 0,
                 0,
                 ext1::LAHF_LM | ext1::ABM,
-                ext1::LM | ext1::NX | ext1::RDTSCP,
+                ext1::LM | ext1::NX | ext1::RDTSCP | ext1::SYSCALL,
             ),
-            // 48-bit linear and 40-bit physical addresses.
-            e(0x8000_0008, 0x3028, 0, 0, 0),
+            // 48-bit linear and 48-bit physical addresses (softmmu's
+            // MAXPHYADDR for reserved-bit checks).
+            e(0x8000_0008, 0x3030, 0, 0, 0),
         ];
         for (k, f) in [0x8000_0002u32, 0x8000_0003, 0x8000_0004]
             .iter()

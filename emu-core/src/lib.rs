@@ -21,6 +21,7 @@
 //! ```
 
 pub mod api_types;
+pub mod apic;
 pub mod cpu;
 pub mod cpuid;
 pub mod exception;
@@ -34,5 +35,5 @@ pub mod vm;
 pub use api_types::{DTable, Fpu, MsrEntry, Regs, Segment, Sregs};
 pub use cpuid::CpuidEntry;
 pub use exception::Exception;
-pub use vcpu::{Vcpu, VcpuError, VcpuExit};
+pub use vcpu::{CpuEvent, CpuSink, MpState, Vcpu, VcpuError, VcpuExit};
 pub use vm::{Vm, VmConfig};

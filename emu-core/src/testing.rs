@@ -90,7 +90,7 @@ pub fn step64(regs: &mut Regs, code: &[u8], mem: &mut FlatMem) -> Result<(), Ste
     cpu.set_regs(regs);
     let mut mmu = Mmu::new(gm.clone());
     let mut io = crate::exec::io::IoState::default();
-    let mut sys = SysState::new(0, 1);
+    let mut sys = SysState::new(0, 1, std::sync::Arc::new(crate::apic::ApicBus::new()));
     mmu.enter();
     let mut ins = Instruction::default();
     let mut bytes = [0u8; 16];
@@ -103,6 +103,7 @@ pub fn step64(regs: &mut Regs, code: &[u8], mem: &mut FlatMem) -> Result<(), Ste
             next_rip: 0,
             implicit_supervisor: false,
             signals: Signals::default(),
+            code: crate::exec::cache::CodePages::detached(),
         };
         step(&mut x, &mut ins, &mut bytes)
     };

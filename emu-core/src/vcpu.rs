@@ -1,15 +1,20 @@
 //! `Vcpu`: the KVM-shaped run loop around the interpreter.
 
+mod events;
+
 use crate::api_types::{Fpu, MsrEntry, Regs, Sregs};
+use crate::apic::ApicBus;
 use crate::cpu::Cpu;
 use crate::cpuid::CpuidEntry;
 use crate::exception::{vector, Exception};
+use crate::exec::cache::{run_batch, CacheStats, CodeCache};
 use crate::exec::io::{IoRequest, IoState};
-use crate::exec::{step, Exec, Signals, StepResult};
+use crate::exec::{Exec, Signals, StepResult};
 use crate::system::interrupt::{Delivery, Event};
 use crate::system::SysState;
 use iced_x86::Instruction;
 use softmmu::Mmu;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Why `run()` returned (`kvm_run.exit_reason` and its payload). Read
@@ -37,6 +42,8 @@ pub enum VcpuExit<'a> {
     /// The instruction budget set with [`Vcpu::set_instruction_limit`] is
     /// used up.
     InstructionLimit,
+    /// [`crate::Vm::request_stop`] was called (KVM returns EINTR).
+    Interrupted,
 }
 
 /// Errors of the vCPU API itself (not guest faults).
@@ -47,6 +54,49 @@ pub enum VcpuError {
     UnknownMsr(u32),
 }
 
+/// What a tracing VMM is told about the CPU (see [`Vcpu::set_cpu_sink`]).
+#[derive(Debug)]
+pub enum CpuEvent<'a> {
+    /// An instruction completed. `rip` is where it was.
+    Instruction {
+        rip: u64,
+        bitness: u32,
+        ins: &'a Instruction,
+    },
+    /// An exception is being delivered (or escalated to a triple fault).
+    Exception {
+        rip: u64,
+        vector: u8,
+        error_code: Option<u32>,
+        cr2: Option<u64>,
+    },
+    /// Delivery finished: execution continues at `rip` (the handler).
+    Delivered { vector: u8, rip: u64 },
+    /// The instruction at `rip` is not implemented.
+    Unimplemented { rip: u64 },
+}
+
+/// Observer of CPU events, for tracing and teaching.
+pub trait CpuSink: Send + Sync {
+    fn event(&self, ev: &CpuEvent<'_>);
+}
+
+/// `KVM_MP_STATE_*`: whether a vCPU runs, halted, or waits for SIPI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MpState {
+    Runnable,
+    Halted,
+    /// After RESET (application processors) or INIT.
+    WaitForSipi,
+}
+
+/// How long a halted vCPU sleeps waiting for an IPI before returning
+/// `Hlt` to its VMM (which may decide the VM is stuck, or run it again).
+const HALT_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Instructions between checks of the VM-wide stop request.
+const STOP_CHECK: u64 = 1 << 12;
+
 /// How many instructions a vCPU runs inside one SRCU read section before
 /// leaving it briefly, so that memslot updates never wait long.
 const SECTION_BUDGET: u64 = 1 << 16;
@@ -55,10 +105,18 @@ const SECTION_BUDGET: u64 = 1 << 16;
 pub struct Vcpu {
     pub(crate) cpu: Cpu,
     pub(crate) mmu: Mmu,
+    /// Decoded blocks and the VM's code-page versions.
+    pub(crate) code: CodeCache,
     pub(crate) io: IoState,
     pub(crate) sys: SysState,
     data: [u8; 8],
-    halted: bool,
+    mp_state: MpState,
+    /// The APIC may have a deliverable interrupt (re-evaluated after APIC
+    /// changes), so the per-instruction check is one load.
+    intr_pending: bool,
+    /// TSC value at which the APIC timer fires next (u64::MAX: never).
+    next_deadline: u64,
+    stop: Arc<AtomicBool>,
     exit_on_unimplemented: bool,
     limit: Option<u64>,
     ins: Instruction,
@@ -66,23 +124,44 @@ pub struct Vcpu {
     /// The request being reported to the VMM by the last exit.
     current: Option<IoRequest>,
     shadow: bool,
+    sink: Option<Arc<dyn CpuSink>>,
 }
 
 impl Vcpu {
-    pub(crate) fn new(mem: Arc<softmmu::GuestMemory>, id: u32, ncpus: u32) -> Vcpu {
+    pub(crate) fn new(
+        mem: Arc<softmmu::GuestMemory>,
+        id: u32,
+        ncpus: u32,
+        bus: Arc<ApicBus>,
+        stop: Arc<AtomicBool>,
+    ) -> Vcpu {
+        let sys = SysState::new(id, ncpus, bus);
+        let mut cpu = Cpu::new();
+        cpu.apic_base = sys.apic.base();
         Vcpu {
-            cpu: Cpu::new(),
+            cpu,
+            code: CodeCache::new(&mem),
             mmu: Mmu::new(mem),
             io: IoState::default(),
-            sys: SysState::new(id, ncpus),
+            sys,
             data: [0; 8],
-            halted: false,
+            // As with KVM's in-kernel APIC, application processors wait for
+            // INIT and SIPI; the bootstrap processor runs.
+            mp_state: if id == 0 {
+                MpState::Runnable
+            } else {
+                MpState::WaitForSipi
+            },
+            intr_pending: false,
+            next_deadline: u64::MAX,
+            stop,
             exit_on_unimplemented: false,
             limit: None,
             ins: Instruction::default(),
             bytes: [0; 16],
             current: None,
             shadow: false,
+            sink: None,
         }
     }
 
@@ -165,8 +244,24 @@ impl Vcpu {
         self.sys.unimplemented
     }
 
+    /// Report instructions and exceptions to `sink` (slows execution).
+    pub fn set_cpu_sink(&mut self, sink: Option<Arc<dyn CpuSink>>) {
+        self.sink = sink;
+    }
+
     pub fn mmu(&self) -> &Mmu {
         &self.mmu
+    }
+
+    /// Turn the decoded-instruction cache off (every instruction is decoded
+    /// each time it runs: the reference the cache is tested against) or on.
+    pub fn set_code_cache(&mut self, on: bool) {
+        self.code.blocks.set_enabled(on);
+    }
+
+    /// Counters of the decoded-instruction cache.
+    pub fn code_cache_stats(&self) -> CacheStats {
+        self.code.blocks.stats
     }
 
     pub fn mmu_mut(&mut self) -> &mut Mmu {
@@ -174,7 +269,36 @@ impl Vcpu {
     }
 
     pub fn is_halted(&self) -> bool {
-        self.halted
+        self.mp_state != MpState::Runnable
+    }
+
+    /// `KVM_GET_MP_STATE`.
+    pub fn get_mp_state(&self) -> MpState {
+        self.mp_state
+    }
+
+    /// `KVM_SET_MP_STATE`.
+    pub fn set_mp_state(&mut self, s: MpState) {
+        self.mp_state = s;
+    }
+
+    /// Whether this vCPU, halted or waiting, could ever run again without
+    /// another vCPU or the VMM doing something: only its own APIC timer
+    /// can wake it, and only if interrupts are enabled.
+    pub fn can_wake_alone(&self) -> bool {
+        match self.mp_state {
+            MpState::Runnable => true,
+            MpState::WaitForSipi => false,
+            MpState::Halted => {
+                self.cpu.flags.test(crate::cpu::flags::IF)
+                    && (self.sys.apic.next_deadline().is_some() || self.intr_pending)
+            }
+        }
+    }
+
+    /// The local APIC (for VMMs that inspect or inject).
+    pub fn apic(&self) -> &crate::apic::LocalApic {
+        &self.sys.apic
     }
 
     fn with_exec<T>(&mut self, f: impl FnOnce(&mut Exec) -> T) -> T {
@@ -186,6 +310,7 @@ impl Vcpu {
             next_rip: 0,
             implicit_supervisor: false,
             signals: Signals::default(),
+            code: &self.code.pages,
         };
         f(&mut x)
     }
@@ -230,19 +355,51 @@ impl Vcpu {
         if let Some(req) = self.io.queue.pop_front() {
             return self.exit_for(req);
         }
-        if self.halted {
-            // Nothing can wake us without an interrupt controller.
-            return VcpuExit::Hlt;
-        }
-        self.mmu.enter();
-        let mut section = 0u64;
-        let exit = loop {
-            if let Some(l) = self.limit {
-                if self.cpu.instret >= l {
-                    break Outcome::Limit;
+        let outcome = loop {
+            if self.stop.load(Ordering::Relaxed) {
+                break Outcome::Interrupted;
+            }
+            if let Some(o) = self.service_events() {
+                break o;
+            }
+            match self.mp_state {
+                MpState::Runnable => {
+                    if let Some(o) = self.execute() {
+                        break o;
+                    }
+                }
+                MpState::Halted | MpState::WaitForSipi => {
+                    if let Some(o) = self.idle() {
+                        break o;
+                    }
                 }
             }
-            section += 1;
+        };
+        self.finish(outcome)
+    }
+
+    /// Run instructions until something needs the run loop's attention.
+    fn execute(&mut self) -> Option<Outcome> {
+        self.mmu.enter();
+        let mut section = 0u64;
+        let outcome = loop {
+            if let Some(l) = self.limit {
+                if self.cpu.instret >= l {
+                    break Some(Outcome::Limit);
+                }
+            }
+            // Events: IPIs in the mailbox, the timer, a deliverable interrupt.
+            if self.sys.mailbox.has_pending()
+                || self.sys.clock.now_tsc(self.cpu.instret) >= self.next_deadline
+                || (self.intr_pending && !self.shadow && self.cpu.flags.test(crate::cpu::flags::IF))
+            {
+                break None;
+            }
+            // Batches are at most STOP_CHECK long, so the stop request is
+            // seen within that many instructions.
+            if section != 0 && self.stop.load(Ordering::Relaxed) {
+                break None;
+            }
             if section >= SECTION_BUDGET {
                 self.mmu.leave();
                 self.mmu.enter();
@@ -256,49 +413,91 @@ impl Vcpu {
                 next_rip: 0,
                 implicit_supervisor: false,
                 signals: Signals::default(),
+                code: &self.code.pages,
             };
-            let r = step(&mut x, &mut self.ins, &mut self.bytes);
+            let rip = x.cpu.rip;
+            // As many instructions as can run before the loop must look
+            // again: limit, timer deadline, read section, stop checks.
+            let mut budget = (SECTION_BUDGET - section).min(STOP_CHECK);
+            if let Some(l) = self.limit {
+                budget = budget.min(l - x.cpu.instret);
+            }
+            if self.next_deadline != u64::MAX {
+                let now = x.sys.clock.now_tsc(x.cpu.instret);
+                let per = x.sys.clock.tsc_per_insn.max(1);
+                budget = budget.min((self.next_deadline - now).div_ceil(per));
+            }
+            if self.sink.is_some() {
+                budget = 1;
+            }
+            let (r, n) = run_batch(
+                &mut x,
+                &mut self.code.blocks,
+                &mut self.ins,
+                &mut self.bytes,
+                budget,
+            );
+            section += n;
             let sig = x.signals;
             self.shadow = sig.shadow;
+            if let Some(sink) = &self.sink {
+                report(sink.as_ref(), &r, rip, &self.ins);
+            }
             match r {
                 StepResult::Done => {
                     if sig.shutdown {
-                        break Outcome::Shutdown;
+                        break Some(Outcome::Shutdown);
+                    }
+                    if std::mem::take(&mut x.sys.apic_touched) {
+                        self.refresh_interrupts();
                     }
                     if sig.halt {
-                        self.halted = true;
-                        if self.io.queue.is_empty() {
-                            break Outcome::Halt;
+                        self.mp_state = MpState::Halted;
+                        if !self.io.queue.is_empty() {
+                            break Some(Outcome::Io);
                         }
+                        break None;
                     }
                     if !self.io.queue.is_empty() {
-                        break Outcome::Io;
+                        break Some(Outcome::Io);
                     }
                 }
                 StepResult::Exception(e) => {
                     if x.deliver(Event::Exception(e)) == Delivery::TripleFault {
-                        break Outcome::Shutdown;
+                        break Some(Outcome::Shutdown);
+                    }
+                    if let Some(sink) = &self.sink {
+                        sink.event(&CpuEvent::Delivered {
+                            vector: e.vector,
+                            rip: x.cpu.rip,
+                        });
                     }
                 }
-                StepResult::Exit => break Outcome::Read,
+                StepResult::Exit => break Some(Outcome::Read),
                 StepResult::Unimplemented => {
                     x.sys.unimplemented += 1;
                     if self.exit_on_unimplemented {
-                        break Outcome::Unimplemented;
+                        break Some(Outcome::Unimplemented);
                     }
                     if x.deliver(Event::Exception(Exception::new(vector::UD)))
                         == Delivery::TripleFault
                     {
-                        break Outcome::Shutdown;
+                        break Some(Outcome::Shutdown);
                     }
                 }
             }
         };
         self.mmu.leave();
-        match exit {
+        outcome
+    }
+
+    /// Turn the loop's outcome into the exit the VMM sees.
+    fn finish(&mut self, outcome: Outcome) -> VcpuExit<'_> {
+        match outcome {
             Outcome::Limit => VcpuExit::InstructionLimit,
             Outcome::Shutdown => VcpuExit::Shutdown,
             Outcome::Halt => VcpuExit::Hlt,
+            Outcome::Interrupted => VcpuExit::Interrupted,
             Outcome::Io => match self.io.queue.pop_front() {
                 Some(req) => self.exit_for(req),
                 None => VcpuExit::Hlt,
@@ -320,7 +519,41 @@ impl Vcpu {
     }
 }
 
-enum Outcome {
+/// Tell a sink what the last step did.
+fn report(sink: &dyn CpuSink, r: &StepResult, rip: u64, ins: &Instruction) {
+    match *r {
+        StepResult::Done => sink.event(&CpuEvent::Instruction {
+            rip,
+            bitness: ins.code_size_bitness(),
+            ins,
+        }),
+        StepResult::Exception(e) => sink.event(&CpuEvent::Exception {
+            rip,
+            vector: e.vector,
+            error_code: e.error_code,
+            cr2: e.cr2,
+        }),
+        StepResult::Unimplemented => sink.event(&CpuEvent::Unimplemented { rip }),
+        StepResult::Exit => {}
+    }
+}
+
+trait BitnessOf {
+    fn code_size_bitness(&self) -> u32;
+}
+
+impl BitnessOf for Instruction {
+    fn code_size_bitness(&self) -> u32 {
+        match self.code_size() {
+            iced_x86::CodeSize::Code16 => 16,
+            iced_x86::CodeSize::Code32 => 32,
+            _ => 64,
+        }
+    }
+}
+
+pub(crate) enum Outcome {
+    Interrupted,
     Limit,
     Shutdown,
     Halt,

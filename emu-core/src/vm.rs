@@ -1,7 +1,9 @@
 //! `Vm`: guest memory and the vCPUs that share it.
 
+use crate::apic::ApicBus;
 use crate::vcpu::Vcpu;
 use softmmu::{Backing, Gpa, GuestMemory, MemError, MemFlags};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Machine-wide settings.
@@ -21,6 +23,11 @@ impl Default for VmConfig {
 pub struct Vm {
     mem: Arc<GuestMemory>,
     config: VmConfig,
+    /// The interrupt fabric between the vCPUs' local APICs.
+    bus: Arc<ApicBus>,
+    /// Set by [`Vm::request_stop`]; every vCPU's `run()` returns
+    /// `Interrupted` soon after.
+    stop: Arc<AtomicBool>,
 }
 
 impl Vm {
@@ -28,6 +35,8 @@ impl Vm {
         Vm {
             mem: GuestMemory::new(),
             config,
+            bus: Arc::new(ApicBus::new()),
+            stop: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -54,8 +63,34 @@ impl Vm {
         &self.config
     }
 
-    /// `KVM_CREATE_VCPU`.
+    /// `KVM_CREATE_VCPU`. vCPU 0 is the bootstrap processor; the others
+    /// wait for INIT and SIPI, as with KVM's in-kernel APIC.
     pub fn create_vcpu(&self, id: u32) -> Vcpu {
-        Vcpu::new(self.mem.clone(), id, self.config.vcpus)
+        Vcpu::new(
+            self.mem.clone(),
+            id,
+            self.config.vcpus,
+            self.bus.clone(),
+            self.stop.clone(),
+        )
+    }
+
+    /// The APIC bus, for devices that raise interrupts (MSI, I/O APIC).
+    pub fn apic_bus(&self) -> &Arc<ApicBus> {
+        &self.bus
+    }
+
+    /// Ask every vCPU to return from `run()` (with `Interrupted`), waking
+    /// those that sleep in HLT. Safe from any thread.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for i in 0..self.bus.len() {
+            self.bus.kick(i);
+        }
+    }
+
+    /// Whether [`Vm::request_stop`] was called.
+    pub fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
     }
 }

@@ -172,3 +172,98 @@ pub fn puthex_routine_after_jump(a: &mut CodeAssembler) -> Result<CodeLabel, Ice
     a.nop()?;
     Ok(f)
 }
+
+/// Where application processors start: the SIPI vector is `AP_TRAMPOLINE
+/// >> 12`.
+pub const AP_TRAMPOLINE: u64 = 0x8000;
+/// Where the 64-bit code of the application processors starts.
+pub const AP_BODY: u64 = 0x10_8000;
+/// The xAPIC register page (identity-mapped by the boot page tables).
+pub const APIC: u64 = 0xfee0_0000;
+
+/// The 16-bit code an AP runs after SIPI: load the GDT, enable PAE, load
+/// CR3, set EFER.LME, enable protection and paging at once, then far-jump
+/// straight into 64-bit code at [`AP_BODY`].
+fn ap_trampoline() -> Result<Vec<u8>, IcedError> {
+    let gdtr = AP_TRAMPOLINE + 0x100;
+    let mut a = CodeAssembler::new(16)?;
+    a.cli()?;
+    a.xor(ax, ax)?;
+    a.mov(ds, ax)?;
+    // o32 lgdt [gdtr]: the 32-bit base is loaded whole.
+    a.db(&[0x66, 0x0f, 0x01, 0x16])?;
+    a.dw(&[gdtr as u16])?;
+    a.mov(eax, cr4)?;
+    a.or(eax, 1 << 5)?;
+    a.mov(cr4, eax)?;
+    a.mov(eax, PML4 as u32)?;
+    a.mov(cr3, eax)?;
+    a.mov(ecx, 0xc000_0080u32)?;
+    a.rdmsr()?;
+    a.or(eax, 1 << 8)?;
+    a.wrmsr()?;
+    a.mov(eax, cr0)?;
+    a.or(eax, 0x8000_0001u32 as i32)?;
+    a.mov(cr0, eax)?;
+    // o32 jmp far 0x08:AP_BODY
+    a.db(&[0x66, 0xea])?;
+    a.dd(&[AP_BODY as u32])?;
+    a.dw(&[0x08])?;
+    let mut code = a.assemble(AP_TRAMPOLINE)?;
+    code.resize(0x100, 0xcc);
+    code.extend_from_slice(&47u16.to_le_bytes());
+    code.extend_from_slice(&(GDT as u32).to_le_bytes());
+    Ok(code)
+}
+
+/// A multiboot image for several vCPUs: the bootstrap processor runs `bsp`
+/// as [`long_mode`] does; application processors started with INIT and
+/// SIPI vector `AP_TRAMPOLINE >> 12` (see [`start_aps`]) enter 64-bit mode
+/// and run `ap` with DS/ES/SS loaded and RSP at `STACK_TOP + 0x10000 *
+/// (APIC ID + 1)`.
+pub fn long_mode_smp(
+    bsp: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>,
+    ap: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>,
+) -> Result<Vec<u8>, IcedError> {
+    let mut a = CodeAssembler::new(64)?;
+    a.mov(ax, 0x10)?;
+    a.mov(ds, ax)?;
+    a.mov(es, ax)?;
+    a.mov(ss, ax)?;
+    // RSP from the initial APIC ID in CPUID.1:EBX[31:24].
+    a.mov(eax, 1)?;
+    a.cpuid()?;
+    a.shr(ebx, 24)?;
+    a.inc(ebx)?;
+    a.shl(rbx, 16)?;
+    a.mov(rsp, STACK_TOP)?;
+    a.add(rsp, rbx)?;
+    ap(&mut a)?;
+    let ap_bytes = a.assemble(AP_BODY)?;
+    let img = long_mode(bsp)?;
+    // Re-wrap: the long_mode image plus the trampoline and the AP body.
+    let mut segs = crate::image::segments_of(&img);
+    segs.push(Segment {
+        paddr: AP_TRAMPOLINE,
+        memsz: 0x200,
+        data: ap_trampoline()?,
+    });
+    segs.push(Segment {
+        paddr: AP_BODY,
+        memsz: ap_bytes.len() as u64,
+        data: ap_bytes,
+    });
+    Ok(image::elf(false, LOAD + 16, &segs))
+}
+
+/// Emit code that starts every other processor: INIT, then two SIPIs
+/// with vector `AP_TRAMPOLINE >> 12`, by the ICR to all-excluding-self.
+pub fn start_aps(a: &mut CodeAssembler) -> Result<(), IcedError> {
+    a.mov(rbx, APIC)?;
+    a.mov(dword_ptr(rbx + 0x310), 0)?;
+    a.mov(dword_ptr(rbx + 0x300), 0x000c_4500)?;
+    let sipi = 0x000c_4600 | (AP_TRAMPOLINE >> 12) as u32;
+    a.mov(dword_ptr(rbx + 0x300), sipi as i32)?;
+    a.mov(dword_ptr(rbx + 0x300), sipi as i32)?;
+    Ok(())
+}

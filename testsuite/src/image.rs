@@ -90,3 +90,27 @@ pub fn elf(class64: bool, entry: u64, segs: &[Segment]) -> Vec<u8> {
     }
     out
 }
+
+/// The PT_LOAD segments of an ELF32 image written by [`elf`] (to add more
+/// and write it again).
+pub fn segments_of(img: &[u8]) -> Vec<Segment> {
+    let rd32 = |at: usize| u32::from_le_bytes([img[at], img[at + 1], img[at + 2], img[at + 3]]);
+    let rd16 = |at: usize| u16::from_le_bytes([img[at], img[at + 1]]);
+    let (phoff, phnum) = (rd32(28) as usize, rd16(44) as usize);
+    (0..phnum)
+        .map(|i| {
+            let p = phoff + i * 32;
+            let (off, paddr, filesz, memsz) = (
+                rd32(p + 4) as usize,
+                rd32(p + 12),
+                rd32(p + 16) as usize,
+                rd32(p + 20),
+            );
+            Segment {
+                paddr: u64::from(paddr),
+                data: img[off..off + filesz].to_vec(),
+                memsz: u64::from(memsz),
+            }
+        })
+        .collect()
+}

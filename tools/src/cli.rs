@@ -8,8 +8,15 @@ const HELP: &str = "softvm — a software x86-64 virtual machine
 
 Usage:
   softvm run FILE [options]     run a test kernel (multiboot ELF32 or ELF64)
+  softvm test PATH... [options] run many test kernels in parallel and report
+                                (progress, PASS/FAIL lines, TAP, JUnit XML)
+  softvm trace FILE [options]   run and explain every instruction, page walk,
+                                fault and MMIO decision in words
   softvm demo                   run the built-in demo guest
+  softvm bench DIR [--filter NAME] [--json]
+                                run benchmark guests: instructions, MIPS, time
   softvm help                   this text
+  softvm COMMAND --help         the usage of one command (also: help COMMAND)
 
 Options of run:
   --vcpus N                number of vCPUs (default 1)
@@ -99,12 +106,87 @@ fn parse_run(args: &[String]) -> Result<(String, RunConfig), String> {
     Ok((file.ok_or("run needs a FILE")?, cfg))
 }
 
+const RUN_HELP: &str = "softvm run — run one test kernel, like qemu-system-x86_64 -kernel FILE
+with -device isa-debug-exit,iobase=0xf4,iosize=4 -serial stdio
+
+Usage:
+  softvm run FILE [options]
+
+FILE is a multiboot v1 kernel (ELF32, or any file with an a.out-kludge
+header; kvm-unit-tests .flat images) or a bare-metal x86-64 ELF64 program,
+entered in long mode. The guest's serial port (COM1) goes to stdout.
+
+Options:
+  --vcpus N                number of vCPUs (default 1)      [alias -smp]
+  --memory SIZE            guest RAM, e.g. 128M, 1G; a bare number is MiB
+                           (default 128M)                   [alias -m]
+  --cmdline STR            kernel command line (multiboot)  [alias -append]
+  --module FILE            a multiboot boot module (repeatable)
+  --initrd FILE            same as --module
+  --timeout SECS           stop with status 124 after SECS seconds
+  --max-instructions N     stop with status 8 after N instructions
+  -h, --help               this text
+
+Exit status: odd statuses are the guest's: (v << 1) | 1 when it writes v to
+port 0xf4 (1 = pass, 77 = skip, 3 = fail by convention). softvm's own are
+even, each with one line on stderr: 0 guest power-off (no line); 2 usage or
+load error; 4 triple fault; 6 unsupported instruction (RIP, bytes,
+disassembly); 8 instruction budget exhausted; 10 guest halted forever;
+12 internal error; 124 timeout.
+";
+
+/// Whether `--help`/`-h` appears among `run`'s arguments as an option (not
+/// as the value of one, e.g. `--cmdline -h`).
+fn run_wants_help(args: &[String]) -> bool {
+    const TAKES_VALUE: &[&str] = &[
+        "--vcpus",
+        "-smp",
+        "--memory",
+        "-m",
+        "--cmdline",
+        "-append",
+        "--module",
+        "--initrd",
+        "-initrd",
+        "--timeout",
+        "--max-instructions",
+    ];
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--help" | "-h" => return true,
+            a if TAKES_VALUE.contains(&a) => {
+                it.next();
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// `softvm help COMMAND`.
+fn command_help(cmd: &str) -> i32 {
+    match cmd {
+        "run" => print!("{RUN_HELP}"),
+        "test" => print!("{}", crate::suite::HELP),
+        "trace" => print!("{TRACE_HELP}"),
+        "bench" => print!("{}", crate::bench::HELP),
+        "help" | "demo" => print!("{HELP}"),
+        c => return usage_error(&format!("no help for unknown command {c}")),
+    }
+    0
+}
+
 fn cmd_run(args: &[String]) -> i32 {
+    if run_wants_help(args) {
+        print!("{RUN_HELP}");
+        return 0;
+    }
     let (file, cfg) = match parse_run(args) {
         Ok(x) => x,
         Err(m) => return usage_error(&m),
     };
-    let stdout = std::io::stdout().lock();
+    let stdout = std::io::BufWriter::new(std::io::stdout());
     match machine::run_file(std::path::Path::new(&file), &cfg, stdout) {
         Ok(o) => {
             if let Some(m) = o.message {
@@ -119,9 +201,80 @@ fn cmd_run(args: &[String]) -> i32 {
     }
 }
 
+const TRACE_HELP: &str =
+    "Usage: softvm trace FILE [--insn] [--mmu] [--limit N] [--json] [run options]
+
+Runs FILE like `softvm run` and prints what happens, one event a line:
+  insn    each instruction, disassembled, with its address
+  mmu     page walks level by level (entry address, value, bits), page
+          faults with the error code explained, shadow-page (spte) installs,
+          MMIO spte hits and generation misses, memslot installs
+  cpu     exceptions raised and delivered through the IDT
+  serial  the guest's serial output
+  end     how the run ended
+--insn or --mmu select one kind (default: both). --limit N stops after N
+instructions (default 100000). --json prints one JSON object a line.
+";
+
+fn cmd_trace(args: &[String]) -> i32 {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        print!("{TRACE_HELP}");
+        return 0;
+    }
+    let mut opts = crate::trace::TraceOptions {
+        insn: false,
+        mmu: false,
+        json: false,
+    };
+    let mut limit = 100_000u64;
+    let mut rest = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--insn" => opts.insn = true,
+            "--mmu" => opts.mmu = true,
+            "--json" => opts.json = true,
+            "--limit" => match it.next().and_then(|v| v.parse().ok()) {
+                Some(n) => limit = n,
+                None => return usage_error("--limit needs a number"),
+            },
+            _ => rest.push(a.clone()),
+        }
+    }
+    if !opts.insn && !opts.mmu {
+        opts.insn = true;
+        opts.mmu = true;
+    }
+    let (file, mut cfg) = match parse_run(&rest) {
+        Ok(x) => x,
+        Err(m) => return usage_error(&m),
+    };
+    cfg.max_instructions = Some(cfg.max_instructions.map_or(limit, |m| m.min(limit)));
+    let image = match std::fs::read(&file) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("softvm: {file}: cannot read: {e}");
+            return status::USAGE;
+        }
+    };
+    let tracer = crate::trace::Tracer::new(Box::new(std::io::stdout()), opts);
+    match crate::trace::trace_image(&image, &cfg, tracer) {
+        Ok(o) => o.status,
+        Err(e) => {
+            eprintln!("softvm: {file}: {e:#}");
+            status::USAGE
+        }
+    }
+}
+
 pub fn main(args: &[String]) -> i32 {
     let r = std::panic::catch_unwind(|| match args.first().map(String::as_str) {
         Some("run") => cmd_run(&args[1..]),
+        Some("test") => crate::suite::cmd_test(&args[1..]),
+        Some("help") if args.len() > 1 => command_help(&args[1]),
+        Some("trace") => cmd_trace(&args[1..]),
+        Some("demo") => crate::demo::run(),
+        Some("bench") => crate::bench::cmd_bench(&args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             print!("{HELP}");
             0

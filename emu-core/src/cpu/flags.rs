@@ -137,6 +137,10 @@ impl Flags {
     /// Test one or more flag bits (true if any is set).
     #[inline]
     pub fn test(&self, bit: u64) -> bool {
+        if bit & ARITH == 0 {
+            // Not a status flag: `bits` has it, pending operation or not.
+            return self.bits & bit != 0;
+        }
         self.get() & bit != 0
     }
 
@@ -163,14 +167,21 @@ impl Flags {
     /// Replace the status flags selected by `which` with those in `vals`.
     #[inline]
     pub fn set_arith(&mut self, which: u64, vals: u64) {
-        self.settle();
+        if which & ARITH == ARITH {
+            // Every status flag is replaced: nothing pending is needed
+            // (`bits` holds the other flags while an operation is pending).
+            self.op = LazyOp::None;
+        } else {
+            self.settle();
+        }
         self.bits = (self.bits & !which) | (vals & which);
     }
 
     /// Record an ADD/ADC: `b` is the source, `carry` the incoming CF.
     #[inline]
     pub fn lazy_add(&mut self, size: u8, a: u64, b: u64, carry: bool, res: u64) {
-        self.settle();
+        // No settle: every status flag is replaced, and the other flags are
+        // in `bits` whether or not an operation is pending.
         // Carry-in is kept in bits' CF slot, which `compute` reads.
         self.bits = (self.bits & !CF) | carry as u64;
         self.op = LazyOp::Add;
@@ -183,7 +194,6 @@ impl Flags {
     /// Record a SUB/SBB/CMP/NEG (NEG is 0 - b).
     #[inline]
     pub fn lazy_sub(&mut self, size: u8, a: u64, b: u64, borrow: bool, res: u64) {
-        self.settle();
         self.bits = (self.bits & !CF) | borrow as u64;
         self.op = LazyOp::Sub;
         self.size = size;
@@ -194,7 +204,6 @@ impl Flags {
 
     #[inline]
     pub fn lazy_logic(&mut self, size: u8, res: u64) {
-        self.settle();
         self.op = LazyOp::Logic;
         self.size = size;
         self.res = res;
@@ -250,6 +259,28 @@ impl Flags {
 
     /// Evaluate condition code `cc` (the low nibble of Jcc/SETcc/CMOVcc).
     pub fn cond(&self, cc: u8) -> bool {
+        // Fast answers for the usual CMP/SUB/TEST/INC/DEC + Jcc pairs.
+        let m = mask(self.size);
+        let res = self.res & m;
+        let fast = match (self.op, cc >> 1) {
+            (LazyOp::Sub, 1) if self.bits & CF == 0 => Some((self.a & m) < (self.b & m)),
+            (LazyOp::Sub, 3) if self.bits & CF == 0 => Some((self.a & m) <= (self.b & m)),
+            (LazyOp::Sub, 6) if self.bits & CF == 0 => {
+                let sh = 64 - u32::from(self.size) * 8;
+                Some((((self.a << sh) as i64) >> sh) < (((self.b << sh) as i64) >> sh))
+            }
+            (LazyOp::Sub, 7) if self.bits & CF == 0 => {
+                let sh = 64 - u32::from(self.size) * 8;
+                Some((((self.a << sh) as i64) >> sh) <= (((self.b << sh) as i64) >> sh))
+            }
+            (LazyOp::None, _) => None,
+            (_, 2) => Some(res == 0),
+            (_, 4) => Some(res & sign_bit(self.size) != 0),
+            _ => None,
+        };
+        if let Some(r) = fast {
+            return r ^ (cc & 1 != 0);
+        }
         let f = self.get();
         let r = match cc >> 1 {
             0 => f & OF != 0,

@@ -106,7 +106,10 @@ impl Exec<'_> {
         if off + size as u64 <= PAGE_SIZE {
             match self.translate(la, kind)? {
                 Translation::Ram { hva, .. } => Ok(self.mmu.load(hva, size)),
-                Translation::Mmio { gpa } => self.io.mmio_read(gpa.raw(), size as u8),
+                Translation::Mmio { gpa } => {
+                    self.signals.attention = true;
+                    self.mmio_read(gpa.raw(), size as u8)
+                }
             }
         } else {
             let first = (PAGE_SIZE - off) as usize;
@@ -126,7 +129,10 @@ impl Exec<'_> {
                 self.mmu.load_bytes(hva, &mut b[..n]);
                 Ok(u64::from_le_bytes(b))
             }
-            Translation::Mmio { gpa } => self.io.mmio_read(gpa.raw(), n as u8),
+            Translation::Mmio { gpa } => {
+                self.signals.attention = true;
+                self.mmio_read(gpa.raw(), n as u8)
+            }
         }
     }
 
@@ -155,33 +161,41 @@ impl Exec<'_> {
             self.write_part(t1, first, val);
             self.write_part(t2, size - first, val >> (first * 8));
         }
-        self.note_write(la, size);
         Ok(())
     }
 
     fn write_part(&mut self, t: Translation, n: usize, val: u64) {
         match t {
-            Translation::Ram { hva, .. } => {
+            Translation::Ram { hva, gpa } => {
                 if n == 1 || n == 2 || n == 4 || n == 8 {
                     self.mmu.store(hva, n, val);
                 } else {
                     self.mmu.store_bytes(hva, &val.to_le_bytes()[..n]);
                 }
+                self.note_write(gpa.raw());
             }
             Translation::Mmio { gpa } => {
+                self.signals.attention = true;
                 let m = if n >= 8 {
                     u64::MAX
                 } else {
                     (1u64 << (n * 8)) - 1
                 };
-                self.io.mmio_write(gpa.raw(), n as u8, val & m);
+                self.mmio_write(gpa.raw(), n as u8, val & m);
             }
         }
     }
 
-    /// Hook for the decoded-code cache: a store may hit cached code.
+    /// Tell the decoded-code cache that guest RAM at `gpa` was written (by
+    /// a store that went around [`Exec::write_linear`]): if the page holds
+    /// cached code, its blocks are invalidated in every vCPU and this vCPU
+    /// looks again before its next instruction.
     #[inline]
-    fn note_write(&mut self, _la: u64, _size: usize) {}
+    pub fn note_write(&mut self, gpa: u64) {
+        if self.code.note_write(gpa >> softmmu::PAGE_SHIFT) {
+            self.signals.attention = true;
+        }
+    }
 
     /// Check that a write would succeed (for instructions that must fault
     /// before changing anything), returning the linear address.
@@ -223,9 +237,9 @@ impl Exec<'_> {
         let la = self.linear(seg, off, size, true)?;
         let pg_off = la & (PAGE_SIZE - 1);
         if locked && pg_off + size as u64 <= PAGE_SIZE {
-            if let Translation::Ram { hva, .. } = self.translate(la, AccessKind::Write)? {
+            if let Translation::Ram { hva, gpa } = self.translate(la, AccessKind::Write)? {
                 let old = self.mmu.atomic_rmw(hva, size, f);
-                self.note_write(la, size);
+                self.note_write(gpa.raw());
                 return Ok(old);
             }
         }

@@ -1,7 +1,10 @@
 //! The interpreter: fetch, decode with iced-x86, dispatch on `Code`.
 
+pub mod cache;
+mod fast;
 pub mod io;
 pub mod mem;
+pub mod mmio;
 pub mod operand;
 pub mod table;
 
@@ -26,6 +29,9 @@ pub struct Signals {
     pub shutdown: bool,
     /// Single-step trap after this instruction (EFLAGS.TF was set before it).
     pub trap: bool,
+    /// A store hit a page holding cached code, or an access went to MMIO:
+    /// the decoded-block loop looks again before the next instruction.
+    pub attention: bool,
 }
 
 /// Everything an instruction handler may touch.
@@ -39,6 +45,9 @@ pub struct Exec<'a> {
     /// The access is an implicit supervisor access (descriptor tables).
     pub implicit_supervisor: bool,
     pub signals: Signals,
+    /// The VM's per-page code versions, which every guest store checks
+    /// (see [`cache`]).
+    pub code: &'a cache::CodePages,
 }
 
 /// Instruction handler: one per `Code`.
@@ -113,7 +122,7 @@ pub fn step(x: &mut Exec, ins: &mut Instruction, bytes: &mut [u8; 16]) -> StepRe
     let queued = x.io.queue.len();
     let r = (|| {
         x.decode(ins, bytes)?;
-        let h = table::handler(ins.code()).ok_or(Fault::Unimplemented)?;
+        let h = cache::select_handler(ins).ok_or(Fault::Unimplemented)?;
         x.next_rip = x.mask_ip(ins.next_ip());
         h(x, ins)
     })();

@@ -9,6 +9,8 @@ use std::sync::OnceLock;
 #[derive(Clone, Copy)]
 struct Entry {
     handler: Handler,
+    /// The family (ops module) that registered it.
+    family: &'static str,
     /// RFLAGS status bits the manuals leave undefined after this
     /// instruction (softvm still computes them deterministically).
     undefined_flags: u64,
@@ -17,6 +19,7 @@ struct Entry {
 /// Collects registrations from the family modules.
 pub struct TableBuilder {
     entries: Vec<Option<Entry>>,
+    family: &'static str,
     /// Codes registered more than once (a bug; checked by a unit test).
     pub duplicates: Vec<Code>,
 }
@@ -25,8 +28,14 @@ impl TableBuilder {
     fn new() -> Self {
         TableBuilder {
             entries: vec![None; Code::values().count()],
+            family: "",
             duplicates: Vec::new(),
         }
+    }
+
+    /// Name the family whose registrations follow.
+    pub fn family(&mut self, name: &'static str) {
+        self.family = name;
     }
 
     /// Register one `Code`.
@@ -38,6 +47,7 @@ impl TableBuilder {
         }
         *slot = Some(Entry {
             handler,
+            family: self.family,
             undefined_flags,
         });
     }
@@ -111,6 +121,29 @@ pub fn implemented_codes() -> Vec<Code> {
     Code::values()
         .filter(|&c| table().entries[c as usize].is_some())
         .collect()
+}
+
+/// Implemented mnemonics by family, in registration order of families and
+/// alphabetical order within one (for the README's instruction list).
+pub fn implemented_by_family() -> Vec<(&'static str, Vec<String>)> {
+    let mut out: Vec<(&'static str, Vec<String>)> = Vec::new();
+    for code in Code::values() {
+        if let Some(e) = table().entries[code as usize] {
+            let m = format!("{:?}", code.mnemonic()).to_uppercase();
+            match out.iter_mut().find(|(f, _)| *f == e.family) {
+                Some((_, v)) => {
+                    if !v.contains(&m) {
+                        v.push(m)
+                    }
+                }
+                None => out.push((e.family, vec![m])),
+            }
+        }
+    }
+    for (_, v) in &mut out {
+        v.sort();
+    }
+    out
 }
 
 /// Codes that two families both registered.

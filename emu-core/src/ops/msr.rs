@@ -39,7 +39,7 @@ pub fn read(x: &mut Exec, index: u32) -> ExecResult<u64> {
     let m = &x.cpu.msrs;
     Ok(match index {
         IA32_TSC => crate::ops::misc::tsc(x),
-        IA32_APIC_BASE => x.cpu.apic_base,
+        IA32_APIC_BASE => x.sys.apic.base(),
         IA32_MTRRCAP => 0x508, // 8 variable ranges, fixed ranges, WC
         IA32_SYSENTER_CS => m.sysenter_cs,
         IA32_SYSENTER_ESP => m.sysenter_esp,
@@ -47,7 +47,11 @@ pub fn read(x: &mut Exec, index: u32) -> ExecResult<u64> {
         IA32_MISC_ENABLE => m.misc_enable,
         IA32_PAT => m.pat,
         IA32_MTRR_DEF_TYPE => m.mtrr_def_type,
-        IA32_TSC_DEADLINE => m.tsc_deadline,
+        IA32_TSC_DEADLINE => x.sys.apic.tsc_deadline(),
+        0x800..=0x8ff => {
+            x.sys.sync_apic_clock(x.cpu.instret);
+            return x.sys.apic.read_msr(index).ok_or(Exception::gp(0).into());
+        }
         IA32_EFER => x.cpu.efer,
         IA32_STAR => m.star,
         IA32_LSTAR => m.lstar,
@@ -80,10 +84,17 @@ pub fn write(x: &mut Exec, index: u32, v: u64) -> ExecResult {
             x.cpu.tsc_offset = v.wrapping_sub(now);
         }
         IA32_APIC_BASE => {
-            if v & !(0xf_ffff_f000 | (1 << 11) | (1 << 10) | (1 << 8)) != 0 {
-                return gp();
+            x.sys.apic.set_base(v).or_else(|_| gp())?;
+            x.cpu.apic_base = x.sys.apic.base();
+            x.sys.apic_touched = true;
+        }
+        0x800..=0x8ff => {
+            x.sys.sync_apic_clock(x.cpu.instret);
+            let ipi = x.sys.apic.write_msr(index, v).or_else(|_| gp())?;
+            if let Some(ipi) = ipi {
+                x.sys.bus.send(&ipi);
             }
-            x.cpu.apic_base = v;
+            x.sys.apic_touched = true;
         }
         IA32_SYSENTER_CS => x.cpu.msrs.sysenter_cs = v & 0xffff,
         IA32_SYSENTER_ESP => x.cpu.msrs.sysenter_esp = canonical(v)?,
@@ -97,7 +108,11 @@ pub fn write(x: &mut Exec, index: u32, v: u64) -> ExecResult {
             x.cpu.msrs.pat = v;
         }
         IA32_MTRR_DEF_TYPE => x.cpu.msrs.mtrr_def_type = v,
-        IA32_TSC_DEADLINE => x.cpu.msrs.tsc_deadline = v,
+        IA32_TSC_DEADLINE => {
+            x.sys.sync_apic_clock(x.cpu.instret);
+            x.sys.apic.set_tsc_deadline(v);
+            x.sys.apic_touched = true;
+        }
         IA32_EFER => {
             let allowed = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
             if v & !allowed != 0 {

@@ -2,7 +2,7 @@
 //! tables, segment register loads, far transfers, IRET, software
 //! interrupts, CLI/STI, HLT, port I/O, SYSCALL/SYSRET, SWAPGS.
 
-use crate::cpu::flags::{self, IF, IOPL};
+use crate::cpu::flags::{IF, IOPL};
 use crate::cpu::state::*;
 use crate::cpu::{Mode, SegReg};
 use crate::exception::{Exception, ExecResult, Fault};
@@ -10,7 +10,6 @@ use crate::exec::operand::seg_of;
 use crate::exec::table::TableBuilder;
 use crate::exec::Exec;
 use crate::ops::msr;
-use crate::system::interrupt::{Delivery, Event};
 use iced_x86::{Code, Instruction, Mnemonic, OpKind, Register};
 use softmmu::{AccessKind, Flush, Gva};
 
@@ -75,7 +74,7 @@ fn mov_cr(x: &mut Exec, ins: &Instruction) -> ExecResult {
             2 => x.cpu.cr2,
             3 => x.cpu.cr3,
             4 => x.cpu.cr4,
-            8 => x.cpu.cr8 & 0xf,
+            8 => u64::from(x.sys.apic.tpr() >> 4),
             _ => return Err(Exception::ud().into()),
         };
         x.set_reg(ins.op0_register(), v & m);
@@ -172,7 +171,10 @@ pub fn write_cr(x: &mut Exec, n: usize, v: u64) -> ExecResult {
             if v & !0xf != 0 {
                 return Err(gp());
             }
+            // CR8 is the APIC's TPR[7:4].
             x.cpu.cr8 = v;
+            x.sys.apic.set_tpr((v as u8) << 4);
+            x.sys.apic_touched = true;
         }
         _ => return Err(Exception::ud().into()),
     }
@@ -250,162 +252,6 @@ fn pop_sreg(x: &mut Exec, ins: &Instruction) -> ExecResult {
     Ok(())
 }
 
-/// LGDT/LIDT — Load Global/Interrupt Descriptor Table Register
-fn lgdt(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    require_cpl0(x)?;
-    let (seg, off) = x.mem_loc(ins);
-    let limit = x.read_seg(seg, off, 2)? as u16;
-    let mut base = match x.cpu.mode() {
-        Mode::Long64 => x.read_seg(seg, off.wrapping_add(2), 8)?,
-        _ => x.read_seg(seg, off.wrapping_add(2), 4)?,
-    };
-    if x.cpu.mode() != Mode::Long64 && x.osize_word(ins) {
-        base &= 0xff_ffff;
-    }
-    if x.cpu.mode() == Mode::Long64 && !crate::exec::mem::is_canonical(base) {
-        return Err(Exception::gp(0).into());
-    }
-    let t = crate::api_types::DTable { base, limit };
-    if ins.mnemonic() == Mnemonic::Lgdt {
-        x.cpu.gdtr = t;
-    } else {
-        x.cpu.idtr = t;
-    }
-    Ok(())
-}
-
-/// SGDT/SIDT — Store Global/Interrupt Descriptor Table Register
-fn sgdt(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    if x.cpu.cr4 & CR4_UMIP != 0 && x.cpu.cpl() > 0 {
-        return Err(Exception::gp(0).into());
-    }
-    let t = if ins.mnemonic() == Mnemonic::Sgdt {
-        x.cpu.gdtr
-    } else {
-        x.cpu.idtr
-    };
-    let (seg, off) = x.mem_loc(ins);
-    let bsize = if x.cpu.mode() == Mode::Long64 { 8 } else { 4 };
-    let la = x.linear(seg, off, 2 + bsize, true)?;
-    x.probe_write(la, 2 + bsize)?;
-    x.write_seg(seg, off, 2, u64::from(t.limit))?;
-    x.write_seg(seg, off.wrapping_add(2), bsize, t.base)
-}
-
-/// LLDT — Load Local Descriptor Table Register
-fn lldt(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    require_cpl0(x)?;
-    if x.cpu.mode() == Mode::Real {
-        return Err(Exception::ud().into());
-    }
-    let sel = x.read_op(ins, 0)? as u16;
-    if sel & 0xfffc == 0 {
-        x.cpu.ldtr = crate::api_types::Segment {
-            selector: sel,
-            unusable: 1,
-            ..Default::default()
-        };
-        return Ok(());
-    }
-    let (d, _) = system_descriptor(x, sel)?;
-    if d.s != 0 || d.type_ != 2 {
-        return Err(Exception::gp(u32::from(sel & 0xfffc)).into());
-    }
-    x.cpu.ldtr = d;
-    Ok(())
-}
-
-/// Read a system descriptor (16 bytes in long mode) from the GDT.
-fn system_descriptor(x: &mut Exec, sel: u16) -> ExecResult<(crate::api_types::Segment, u64)> {
-    if sel & 4 != 0 {
-        return Err(Exception::gp(u32::from(sel & 0xfffc)).into());
-    }
-    let raw = x.read_descriptor(sel)?;
-    let mut d = crate::system::descriptor::decode(sel, raw);
-    if x.cpu.efer & EFER_LMA != 0 {
-        let la = x.descriptor_addr(sel, 16)?;
-        x.implicit_supervisor = true;
-        let hi = x.read_linear(la + 8, 8, AccessKind::Read);
-        x.implicit_supervisor = false;
-        d.base |= (hi? & 0xffff_ffff) << 32;
-    }
-    if d.present == 0 {
-        return Err(Exception::np(u32::from(sel & 0xfffc)).into());
-    }
-    Ok((d, raw))
-}
-
-/// LTR — Load Task Register (marks the TSS busy)
-fn ltr(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    require_cpl0(x)?;
-    if x.cpu.mode() == Mode::Real {
-        return Err(Exception::ud().into());
-    }
-    let sel = x.read_op(ins, 0)? as u16;
-    if sel & 0xfffc == 0 {
-        return Err(Exception::gp(0).into());
-    }
-    let (d, raw) = system_descriptor(x, sel)?;
-    if d.s != 0 || !(d.type_ == 1 || d.type_ == 9) {
-        return Err(Exception::gp(u32::from(sel & 0xfffc)).into());
-    }
-    let la = x.descriptor_addr(sel, 8)?;
-    x.implicit_supervisor = true;
-    let r = x.write_linear(la + 5, 1, ((raw >> 40) as u8 | 2) as u64);
-    x.implicit_supervisor = false;
-    r?;
-    let mut d = d;
-    d.type_ |= 2;
-    x.cpu.tr = d;
-    Ok(())
-}
-
-/// SLDT/STR — Store LDTR / Task Register
-fn sldt(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    if x.cpu.mode() == Mode::Real {
-        return Err(Exception::ud().into());
-    }
-    if x.cpu.cr4 & CR4_UMIP != 0 && x.cpu.cpl() > 0 {
-        return Err(Exception::gp(0).into());
-    }
-    let sel = if ins.mnemonic() == Mnemonic::Sldt {
-        x.cpu.ldtr.selector
-    } else {
-        x.cpu.tr.selector
-    };
-    x.write_op(ins, 0, u64::from(sel))
-}
-
-/// LMSW — Load Machine Status Word (can set PE, not clear it)
-fn lmsw(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    require_cpl0(x)?;
-    let v = x.read_op(ins, 0)? & 0xf;
-    let old = x.cpu.cr0;
-    let new = (old & !0xe) | v | (old & CR0_PE);
-    write_cr(x, 0, new)
-}
-
-/// SMSW — Store Machine Status Word
-fn smsw(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    if x.cpu.cr4 & CR4_UMIP != 0 && x.cpu.cpl() > 0 {
-        return Err(Exception::gp(0).into());
-    }
-    let v = x.cpu.cr0;
-    let v = if ins.op0_kind() == OpKind::Memory {
-        v & 0xffff
-    } else {
-        v
-    };
-    x.write_op(ins, 0, v)
-}
-
-/// CLTS — Clear Task-Switched Flag in CR0
-fn clts(x: &mut Exec, _: &Instruction) -> ExecResult {
-    require_cpl0(x)?;
-    x.cpu.cr0 &= !CR0_TS;
-    Ok(())
-}
-
 /// INVLPG — Invalidate TLB Entries
 fn invlpg(x: &mut Exec, ins: &Instruction) -> ExecResult {
     require_cpl0(x)?;
@@ -480,199 +326,6 @@ fn wrmsr(x: &mut Exec, _: &Instruction) -> ExecResult {
     msr::write(x, x.cpu.gpr[1] as u32, v)
 }
 
-/// JMP/CALL far — to a code segment (gates and task switches are not
-/// supported: #GP).
-fn far_transfer(x: &mut Exec, ins: &Instruction, call: bool) -> ExecResult {
-    let (sel, off, osize) = match ins.op0_kind() {
-        OpKind::FarBranch16 => (ins.far_branch_selector(), u64::from(ins.far_branch16()), 2),
-        OpKind::FarBranch32 => (ins.far_branch_selector(), u64::from(ins.far_branch32()), 4),
-        _ => {
-            let (seg, o) = x.mem_loc(ins);
-            let osz = (ins.memory_size().size() - 2) as u8;
-            let off = x.read_seg(seg, o, osz as usize)?;
-            let sel = x.read_seg(seg, o.wrapping_add(osz as u64), 2)? as u16;
-            (sel, off, osz)
-        }
-    };
-    let old_cs = u64::from(x.cpu.sreg(SegReg::Cs).selector);
-    let ret = x.next_rip;
-    if x.cpu.mode() == Mode::Real {
-        if call {
-            x.push(old_cs, osize)?;
-            x.push(ret, osize)?;
-        }
-        let cs = x.cpu.sreg_mut(SegReg::Cs);
-        cs.selector = sel;
-        cs.base = u64::from(sel) << 4;
-        x.next_rip = off;
-        return Ok(());
-    }
-    let cpl = x.cpu.cpl();
-    let cs = x.load_code_segment(sel, cpl)?;
-    if call {
-        let old_sp = x.cpu.gpr[4];
-        let r = x.push(old_cs, osize).and_then(|_| x.push(ret, osize));
-        if r.is_err() {
-            x.cpu.gpr[4] = old_sp;
-            return r;
-        }
-    }
-    let limit_ok = cs.l != 0 || off <= u64::from(cs.limit);
-    if !limit_ok {
-        return Err(Exception::gp(0).into());
-    }
-    x.set_cs(cs);
-    x.next_rip = off;
-    Ok(())
-}
-
-fn jmp_far(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    far_transfer(x, ins, false)
-}
-
-fn call_far(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    far_transfer(x, ins, true)
-}
-
-/// RETF — Return from far procedure (same privilege, or to an outer one).
-fn retf(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    let osize: u8 = match ins.code() {
-        Code::Retfw | Code::Retfw_imm16 => 2,
-        Code::Retfd | Code::Retfd_imm16 => 4,
-        _ => 8,
-    };
-    let extra = if ins.op_count() > 0 {
-        u64::from(ins.immediate16())
-    } else {
-        0
-    };
-    let ip = x.peek(osize, 0)?;
-    let sel = x.peek(osize, osize as u64)? as u16;
-    let ss = x.stack_size();
-    if x.cpu.mode() == Mode::Real {
-        let cs = x.cpu.sreg_mut(SegReg::Cs);
-        cs.selector = sel;
-        cs.base = u64::from(sel) << 4;
-        x.next_rip = ip & 0xffff;
-        let sp = x.cpu.gpr[4].wrapping_add(2 * osize as u64 + extra);
-        x.set_gpr(4, ss, sp);
-        return Ok(());
-    }
-    let cpl = x.cpu.cpl();
-    let rpl = (sel & 3) as u8;
-    if rpl < cpl {
-        return Err(Exception::gp(u32::from(sel & 0xfffc)).into());
-    }
-    let cs = x.load_code_segment(sel, rpl)?;
-    if rpl > cpl {
-        let new_sp = x.peek(osize, 2 * osize as u64 + extra)?;
-        let new_ss = x.peek(osize, 3 * osize as u64 + extra)? as u16;
-        x.set_cs(cs);
-        x.cpu.sreg_mut(SegReg::Ss).dpl = rpl;
-        x.load_data_segment(SegReg::Ss, new_ss)?;
-        x.cpu.gpr[4] = new_sp.wrapping_add(extra);
-    } else {
-        x.set_cs(cs);
-        let sp = x.cpu.gpr[4].wrapping_add(2 * osize as u64 + extra);
-        x.set_gpr(4, ss, sp);
-    }
-    x.next_rip = ip;
-    Ok(())
-}
-
-/// IRET/IRETD/IRETQ — Interrupt Return (same or outer privilege; no task
-/// return).
-fn iret(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    let osize: u8 = match ins.code() {
-        Code::Iretw => 2,
-        Code::Iretd => 4,
-        _ => 8,
-    };
-    let ip = x.peek(osize, 0)?;
-    let sel = x.peek(osize, osize as u64)? as u16;
-    let fl = x.peek(osize, 2 * osize as u64)?;
-    let ss = x.stack_size();
-    let mode = x.cpu.mode();
-    let mut fmask = crate::ops::stack::popf_mask(x) | flags::RF;
-    if osize == 2 {
-        fmask &= 0xffff;
-    }
-    let old = x.cpu.flags.get();
-    let newf = (old & !fmask) | (fl & fmask);
-    if mode == Mode::Real {
-        let cs = x.cpu.sreg_mut(SegReg::Cs);
-        cs.selector = sel;
-        cs.base = u64::from(sel) << 4;
-        x.next_rip = ip & 0xffff;
-        x.cpu.flags.set(newf);
-        let sp = x.cpu.gpr[4].wrapping_add(3 * osize as u64);
-        x.set_gpr(4, ss, sp);
-        return Ok(());
-    }
-    if x.cpu.flags.test(flags::NT) && x.cpu.efer & EFER_LMA == 0 {
-        // Task return: not supported.
-        return Err(Exception::ts(u32::from(x.cpu.tr.selector & 0xfffc)).into());
-    }
-    let cpl = x.cpu.cpl();
-    let rpl = (sel & 3) as u8;
-    if rpl < cpl {
-        return Err(Exception::gp(u32::from(sel & 0xfffc)).into());
-    }
-    let cs = x.load_code_segment(sel, rpl)?;
-    let long = x.cpu.efer & EFER_LMA != 0;
-    if rpl > cpl || mode == Mode::Long64 {
-        let new_sp = x.peek(osize, 3 * osize as u64)?;
-        let new_ss = x.peek(osize, 4 * osize as u64)? as u16;
-        let saved = x.cpu.seg;
-        x.set_cs(cs);
-        x.cpu.sreg_mut(SegReg::Ss).dpl = rpl;
-        if let Err(e) = x.load_data_segment(SegReg::Ss, new_ss) {
-            x.cpu.seg = saved;
-            x.cpu.update_mode();
-            return Err(e);
-        }
-        x.cpu.gpr[4] = if long { new_sp } else { new_sp & 0xffff_ffff };
-    } else {
-        x.set_cs(cs);
-        let sp = x.cpu.gpr[4].wrapping_add(3 * osize as u64);
-        x.set_gpr(4, ss, sp);
-    }
-    x.cpu.flags.set(newf);
-    x.next_rip = ip;
-    Ok(())
-}
-
-/// INT n / INT3 / INTO / INT1: delivered here, after RIP has advanced.
-fn int_n(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    let ev = match ins.mnemonic() {
-        Mnemonic::Int3 => Event::Software(3),
-        Mnemonic::Into => {
-            if x.cpu.mode() == Mode::Long64 {
-                return Err(Exception::ud().into());
-            }
-            if !x.cpu.flags.test(flags::OF) {
-                return Ok(());
-            }
-            Event::Software(4)
-        }
-        Mnemonic::Int1 => Event::Icebp,
-        _ => Event::Software(ins.immediate8()),
-    };
-    x.cpu.rip = x.next_rip;
-    match x.deliver(ev) {
-        Delivery::Delivered => {
-            x.next_rip = x.cpu.rip;
-            Ok(())
-        }
-        Delivery::TripleFault => {
-            x.signals.shutdown = true;
-            x.next_rip = x.cpu.rip;
-            Ok(())
-        }
-        Delivery::Exit => Err(Fault::Unimplemented),
-    }
-}
-
 /// CLI — Clear Interrupt Flag
 fn cli(x: &mut Exec, _: &Instruction) -> ExecResult {
     let iopl = ((x.cpu.flags.get() & IOPL) >> 12) as u8;
@@ -743,6 +396,23 @@ fn swapgs(x: &mut Exec, _: &Instruction) -> ExecResult {
     Ok(())
 }
 
+/// STAC/CLAC — Set/Clear AC Flag in EFLAGS (with CR4.SMAP, AC=1 lets the
+/// supervisor access user pages). SDM Vol. 2: #UD if CPL > 0, in
+/// virtual-8086 mode, or if CPUID.(EAX=07H,ECX=0H):EBX.SMAP[bit 20] = 0.
+fn stac_clac(x: &mut Exec, ins: &Instruction) -> ExecResult {
+    let v86 = x.cpu.flags.test(crate::cpu::flags::VM);
+    if v86 || (x.cpu.mode() != Mode::Real && x.cpu.cpl() != 0) {
+        return Err(Exception::ud().into());
+    }
+    if x.sys.cpuid.lookup(7, 0)[1] & crate::cpuid::leaf7_ebx::SMAP == 0 {
+        return Err(Exception::ud().into());
+    }
+    x.cpu
+        .flags
+        .assign(crate::cpu::flags::AC, ins.mnemonic() == Mnemonic::Stac);
+    Ok(())
+}
+
 pub(crate) fn register(t: &mut TableBuilder) {
     let name = |c: Code| format!("{c:?}");
     t.mnemonic_where(Mnemonic::Mov, mov_cr, 0, move |c| name(c).contains("cr"));
@@ -758,17 +428,6 @@ pub(crate) fn register(t: &mut TableBuilder) {
     };
     t.mnemonic_where(Mnemonic::Push, push_sreg, 0, sreg_form);
     t.mnemonic_where(Mnemonic::Pop, pop_sreg, 0, sreg_form);
-    t.mnemonic(Mnemonic::Lgdt, lgdt, 0);
-    t.mnemonic(Mnemonic::Lidt, lgdt, 0);
-    t.mnemonic(Mnemonic::Sgdt, sgdt, 0);
-    t.mnemonic(Mnemonic::Sidt, sgdt, 0);
-    t.mnemonic(Mnemonic::Lldt, lldt, 0);
-    t.mnemonic(Mnemonic::Ltr, ltr, 0);
-    t.mnemonic(Mnemonic::Sldt, sldt, 0);
-    t.mnemonic(Mnemonic::Str, sldt, 0);
-    t.mnemonic(Mnemonic::Lmsw, lmsw, 0);
-    t.mnemonic(Mnemonic::Smsw, smsw, 0);
-    t.mnemonic(Mnemonic::Clts, clts, 0);
     t.mnemonic(Mnemonic::Invlpg, invlpg, 0);
     t.mnemonic(Mnemonic::Invpcid, invpcid, 0);
     t.mnemonic(Mnemonic::Wbinvd, wbinvd, 0);
@@ -777,31 +436,12 @@ pub(crate) fn register(t: &mut TableBuilder) {
     t.mnemonic(Mnemonic::Clflushopt, clflush, 0);
     t.mnemonic(Mnemonic::Rdmsr, rdmsr, 0);
     t.mnemonic(Mnemonic::Wrmsr, wrmsr, 0);
-    let far = move |c: Code| {
-        let s = name(c);
-        s.contains("ptr") || s.contains("_m16")
-    };
-    t.mnemonic_where(Mnemonic::Jmp, jmp_far, 0, far);
-    t.mnemonic_where(Mnemonic::Call, call_far, 0, far);
-    t.mnemonic(Mnemonic::Retf, retf, 0);
-    t.mnemonic(Mnemonic::Iret, iret, 0);
-    t.mnemonic(Mnemonic::Iretd, iret, 0);
-    t.mnemonic(Mnemonic::Iretq, iret, 0);
-    t.mnemonic(Mnemonic::Int, int_n, 0);
-    t.mnemonic(Mnemonic::Int3, int_n, 0);
-    t.mnemonic(Mnemonic::Into, int_n, 0);
-    t.mnemonic(Mnemonic::Int1, int_n, 0);
     t.mnemonic(Mnemonic::Cli, cli, 0);
     t.mnemonic(Mnemonic::Sti, sti, 0);
     t.mnemonic(Mnemonic::Hlt, hlt, 0);
     t.mnemonic(Mnemonic::In, in_, 0);
     t.mnemonic(Mnemonic::Out, out, 0);
     t.mnemonic(Mnemonic::Swapgs, swapgs, 0);
-}
-
-impl Exec<'_> {
-    /// 16-bit operand size (LGDT/LIDT then load a 24-bit base).
-    fn osize_word(&self, ins: &Instruction) -> bool {
-        matches!(ins.code(), Code::Lgdt_m1632_16 | Code::Lidt_m1632_16)
-    }
+    t.mnemonic(Mnemonic::Stac, stac_clac, 0);
+    t.mnemonic(Mnemonic::Clac, stac_clac, 0);
 }

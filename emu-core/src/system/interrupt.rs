@@ -61,6 +61,14 @@ impl Exec<'_> {
         self.deliver_depth(ev, 0)
     }
 
+    /// Deliver a software interrupt (INT n, INT3, INTO, INT1) for the
+    /// instruction being executed. A fault during delivery is returned, not
+    /// escalated: the caller reports it as a fault of the instruction.
+    /// Nothing has been changed when it fails.
+    pub fn deliver_software(&mut self, ev: Event) -> ExecResult {
+        self.deliver_once(ev)
+    }
+
     fn deliver_depth(&mut self, ev: Event, depth: u8) -> Delivery {
         match self.deliver_once(ev) {
             Ok(()) => Delivery::Delivered,
@@ -109,9 +117,17 @@ impl Exec<'_> {
         let la = self.wrap_la(self.cpu.idtr.base + off);
         let ent = self.read_linear(la, 4, AccessKind::Read)?;
         let f = self.cpu.flags.get();
-        self.push(f & 0xffff, 2)?;
-        self.push(u64::from(self.cpu.sreg(SegReg::Cs).selector), 2)?;
-        self.push(self.cpu.rip & 0xffff, 2)?;
+        let old_sp = self.cpu.gpr[4];
+        let cs_sel = u64::from(self.cpu.sreg(SegReg::Cs).selector);
+        let ip = self.cpu.rip & 0xffff;
+        let pushed = self
+            .push(f & 0xffff, 2)
+            .and_then(|_| self.push(cs_sel, 2))
+            .and_then(|_| self.push(ip, 2));
+        if let Err(e) = pushed {
+            self.cpu.gpr[4] = old_sp;
+            return Err(e);
+        }
         self.cpu.flags.set(f & !(IF | TF | flags::AC | RF));
         let sel = (ent >> 16) as u16;
         let cs = self.cpu.sreg_mut(SegReg::Cs);
@@ -238,10 +254,21 @@ impl Exec<'_> {
                 ..Segment::default()
             };
         }
+        // The frame is pushed the 64-bit way whatever the interrupted mode
+        // (SDM Vol. 3A, 6.14.2: in IA-32e mode the stack pushes are 64-bit
+        // and RSP-relative; the handler's SS is null at CPL change). So the
+        // writes are to linear RSP-8.. with a canonical check, not through
+        // SS with compatibility-mode segment checks, which would reject the
+        // null SS loaded on a privilege change from compatibility mode.
         let mut sp = rsp;
         for item in &frame {
             sp = sp.wrapping_sub(8);
-            if let Err(e) = self.write_seg(SegReg::Ss, sp, 8, *item) {
+            let r = if crate::exec::mem::is_canonical(sp) {
+                self.write_linear(sp, 8, *item)
+            } else {
+                Err(Exception::ss(0).into())
+            };
+            if let Err(e) = r {
                 *self.cpu.sreg_mut(SegReg::Ss) = saved_ss;
                 return Err(e);
             }

@@ -41,6 +41,9 @@ pub struct GuestMemory {
     zap_epoch: AtomicU64,
     /// Bumped when a dirty log is read: vCPUs drop writable TLB entries.
     dirty_epoch: AtomicU64,
+    /// Bumped after every [`GuestMemory::write_phys`]: CPUs caching decoded
+    /// code revalidate it (the VMM may have rewritten guest code).
+    phys_writes: AtomicU64,
     /// Updates that found an odd generation (KVM's WARN_ON; never expected).
     odd_generation_warnings: AtomicU64,
     sink: RwLock<Option<Arc<dyn MmuSink>>>,
@@ -55,6 +58,7 @@ impl GuestMemory {
             generation: AtomicU64::new(0),
             zap_epoch: AtomicU64::new(0),
             dirty_epoch: AtomicU64::new(0),
+            phys_writes: AtomicU64::new(0),
             odd_generation_warnings: AtomicU64::new(0),
             sink: RwLock::new(None),
         })
@@ -202,7 +206,14 @@ impl GuestMemory {
                 .ok_or(MemError::Unmapped(at.raw()))?;
             done += n;
         }
+        self.phys_writes.fetch_add(1, Release);
         Ok(())
+    }
+
+    /// How many [`GuestMemory::write_phys`] calls have completed: a CPU that
+    /// caches decoded guest code drops its cache when this changes.
+    pub fn phys_write_count(&self) -> u64 {
+        self.phys_writes.load(Acquire)
     }
 
     /// `KVM_GET_DIRTY_LOG`: the slot's dirty bitmap (bit i of word j = page

@@ -1,0 +1,681 @@
+//! The decoded-instruction cache: each guest-physical instruction address is
+//! decoded once (iced-x86), stored with its pre-selected handler, and run
+//! from there until a write to its page invalidates it.
+//!
+//! ## Blocks
+//!
+//! A block is a straight run of decoded instructions starting at one
+//! guest-physical address, ending at the first branch or system
+//! instruction, at [`MAX_BLOCK_INSNS`], or before an instruction that
+//! crosses the page end (such instructions, and undecodable or
+//! unimplemented ones, always take the uncached path in [`super::step`]).
+//! A block is keyed by its gpa, its RIP (iced bakes the instruction
+//! address into branch targets and RIP-relative operands, so code aliased
+//! at two addresses is two blocks) and the code size (16/32/64). Blocks
+//! live in a per-vCPU direct-mapped table; their instructions in one arena
+//! that is emptied when full.
+//!
+//! ## Invalidation: page versions
+//!
+//! [`CodePages`] is shared by the vCPUs of a VM and holds one 64-bit
+//! counter per guest page that ever held cached code. Bit 0 says "some vCPU
+//! may have cached code from this page". A vCPU marks a page (even -> odd)
+//! *before* reading its bytes and records the odd value in the block; a
+//! block is used only while the counter still holds that value.
+//!
+//! Every guest store softvm makes (MOV, string instructions, atomics: the
+//! RAM paths of `exec/mem.rs`) looks the counter up: an odd counter is
+//! bumped to the next (even) value, which invalidates every block of the
+//! page in every vCPU, and later stores to the page cost one load again.
+//! The storing vCPU also ends its current block at once, so a store into
+//! the very next instruction is seen (self-modifying code); other vCPUs
+//! check the counter at each block entry (cross-modifying code).
+//!
+//! One race remains that the counters alone cannot close: a store on
+//! another vCPU that loads the counter while it is still even, racing with
+//! this vCPU marking the page and reading its bytes (each side's load may
+//! pass its own earlier store). x86 asks the executing processor to run a
+//! serializing instruction after the writer's signal before it executes
+//! modified code (SDM vol. 3, 9.1.3), so a vCPU remembers the pages it
+//! marked itself and, at the next serializing instruction, moves their
+//! counters on (odd -> odd + 2) so those blocks are decoded again.
+//!
+//! Writes that do not go through the CPU are caught by generation checks at
+//! the start of each batch: any [`GuestMemory::write_phys`] by the VMM
+//! (loaders, harnesses rewriting code between runs) and any memslot change
+//! drop the whole per-vCPU cache.
+//!
+//! Code at guest-physical addresses of 1 TiB and above is never cached.
+
+use super::{step, table, Exec, Handler, StepResult};
+use crate::cpu::state::SegReg;
+use crate::cpu::Mode;
+use crate::exception::Fault;
+use iced_x86::{
+    Code, Decoder, DecoderError, DecoderOptions, FlowControl, Instruction, Mnemonic, OpKind,
+};
+use softmmu::{AccessKind, GuestMemory, Translation, PAGE_SIZE};
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+/// Longest block, in instructions.
+pub const MAX_BLOCK_INSNS: usize = 48;
+/// Bytes read at once to decode a block.
+const WINDOW: usize = 768;
+/// Entries of the per-vCPU block table (a power of two).
+const MAP_ENTRIES: usize = 8192;
+/// Decoded instructions kept per vCPU before the cache is emptied.
+const ARENA_INSNS: usize = 1 << 16;
+/// Pages a vCPU may have marked since its last serializing instruction
+/// before it moves them all on anyway.
+const MAX_SUSPECTS: usize = 64;
+
+const CHUNK_BITS: u32 = 16;
+const CHUNK_PAGES: usize = 1 << CHUNK_BITS;
+/// Chunks of page counters: gfns below 2^28 (gpa below 1 TiB).
+const CHUNKS: usize = 1 << 12;
+
+/// Per-page write versions, shared by the vCPUs of one VM (see the module
+/// docs). Chunks of 64 Ki counters are allocated when a page in them first
+/// holds cached code.
+pub struct CodePages {
+    chunks: Box<[OnceLock<Box<[AtomicU64]>>]>,
+}
+
+impl Default for CodePages {
+    fn default() -> Self {
+        CodePages {
+            chunks: (0..CHUNKS).map(|_| OnceLock::new()).collect(),
+        }
+    }
+}
+
+impl CodePages {
+    /// The counters of the VM whose memory is `mem` (one set per
+    /// `GuestMemory`, found through a process-wide registry so that every
+    /// vCPU of a VM shares it without the VM passing it around).
+    pub fn for_memory(mem: &Arc<GuestMemory>) -> Arc<CodePages> {
+        type Registry = Vec<(Weak<GuestMemory>, Arc<CodePages>)>;
+        static REGISTRY: Mutex<Registry> = Mutex::new(Vec::new());
+        let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+        reg.retain(|(w, _)| w.strong_count() > 0);
+        if let Some((_, p)) = reg
+            .iter()
+            .find(|(w, _)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(mem)))
+        {
+            return p.clone();
+        }
+        let p = Arc::new(CodePages::default());
+        reg.push((Arc::downgrade(mem), p.clone()));
+        p
+    }
+
+    /// Counters for an `Exec` outside any VM's run loop (single-instruction
+    /// harnesses), where nothing is cached.
+    pub fn detached() -> &'static CodePages {
+        static DETACHED: OnceLock<CodePages> = OnceLock::new();
+        DETACHED.get_or_init(CodePages::default)
+    }
+
+    #[inline]
+    fn cell(&self, gfn: u64) -> Option<&AtomicU64> {
+        let chunk = self.chunks.get((gfn >> CHUNK_BITS) as usize)?.get()?;
+        chunk.get(gfn as usize & (CHUNK_PAGES - 1))
+    }
+
+    /// A store hit page `gfn`: if the page may hold cached code, invalidate
+    /// it everywhere and say so.
+    #[inline]
+    pub fn note_write(&self, gfn: u64) -> bool {
+        match self.cell(gfn) {
+            Some(v) => {
+                let cur = v.load(Relaxed);
+                if cur & 1 == 0 {
+                    return false;
+                }
+                // A failed exchange means someone else moved the counter:
+                // the blocks of `cur` are invalid either way.
+                let _ = v.compare_exchange(cur, cur + 1, AcqRel, Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The current version of page `gfn` (0 if never marked).
+    #[inline]
+    fn version(&self, gfn: u64) -> u64 {
+        self.cell(gfn).map_or(0, |v| v.load(Acquire))
+    }
+
+    /// Mark page `gfn` as holding cached code; returns the (odd) version to
+    /// record and whether this call did the marking. `None` above 1 TiB.
+    fn mark(&self, gfn: u64) -> Option<(u64, bool)> {
+        let chunk = self
+            .chunks
+            .get((gfn >> CHUNK_BITS) as usize)?
+            .get_or_init(|| (0..CHUNK_PAGES).map(|_| AtomicU64::new(0)).collect());
+        let v = &chunk[gfn as usize & (CHUNK_PAGES - 1)];
+        let mut cur = v.load(Acquire);
+        loop {
+            if cur & 1 == 1 {
+                return Some((cur, false));
+            }
+            match v.compare_exchange(cur, cur + 1, AcqRel, Acquire) {
+                Ok(_) => return Some((cur + 1, true)),
+                Err(c) => cur = c,
+            }
+        }
+    }
+
+    /// Invalidate the blocks of a marked page, keeping it marked.
+    fn bump(&self, gfn: u64) {
+        if let Some(v) = self.cell(gfn) {
+            let cur = v.load(Acquire);
+            if cur & 1 == 1 {
+                let _ = v.compare_exchange(cur, cur + 2, AcqRel, Relaxed);
+            }
+        }
+    }
+}
+
+/// Block-ending instruction (branch, system instruction, I/O).
+const K_ENDS: u8 = 1;
+/// Ends the block and may change how code is fetched or translated
+/// (paging, mode, CPL, segments), so the next block is translated afresh.
+const K_SYSTEM: u8 = 2;
+/// Serializing (CPUID, IRET, privileged instructions).
+const K_SERIALIZING: u8 = 4;
+/// A direct near jump (Jcc, JMP rel, LOOP, JrCXZ): the only instructions
+/// after which the next block may reuse this block's translation.
+const K_DIRECT: u8 = 8;
+
+/// One cached instruction.
+#[derive(Clone)]
+struct Decoded {
+    ins: Instruction,
+    handler: Handler,
+    /// RIP of the next instruction (masked to the code size).
+    next: u64,
+    kind: u8,
+}
+
+/// A slot of the block table.
+#[derive(Clone, Copy, Default)]
+struct Entry {
+    gpa: u64,
+    rip: u64,
+    version: u64,
+    /// Offset of the last byte of the block (CS limit check outside 64-bit
+    /// mode).
+    last_byte: u64,
+    bitness: u32,
+    start: u32,
+    /// 0: empty.
+    len: u32,
+}
+
+/// Where the previous block ran, so a near branch that stays in its page
+/// needs no new translation.
+#[derive(Clone, Copy)]
+struct Last {
+    la_page: u64,
+    gpa_page: u64,
+    bitness: u32,
+}
+
+/// Counters of the cache, for benchmarks and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Blocks entered from the cache.
+    pub hits: u64,
+    /// Blocks decoded.
+    pub builds: u64,
+    /// Instructions run through the uncached path.
+    pub uncached: u64,
+    /// Whole-cache flushes (arena full, memslot change, VMM write).
+    pub flushes: u64,
+}
+
+/// A vCPU's block cache (the shared page counters are in [`CodeCache`]).
+pub struct Blocks {
+    map: Box<[Entry]>,
+    insns: Vec<Decoded>,
+    generation: u64,
+    phys_writes: u64,
+    suspects: Vec<u64>,
+    /// The translation of the block being run.
+    cur: Option<Last>,
+    /// The translation the next lookup may reuse (set after a direct near
+    /// jump, when the target is in the same page).
+    last: Option<Last>,
+    enabled: bool,
+    pub stats: CacheStats,
+}
+
+/// A vCPU's decoded-code state: its blocks and the VM's page counters.
+pub struct CodeCache {
+    pub pages: Arc<CodePages>,
+    pub blocks: Blocks,
+}
+
+impl CodeCache {
+    /// A cache for a vCPU of the VM whose memory is `mem`.
+    pub fn new(mem: &Arc<GuestMemory>) -> CodeCache {
+        CodeCache {
+            pages: CodePages::for_memory(mem),
+            blocks: Blocks::new(mem),
+        }
+    }
+}
+
+impl Blocks {
+    fn new(mem: &GuestMemory) -> Blocks {
+        Blocks {
+            map: vec![Entry::default(); MAP_ENTRIES].into_boxed_slice(),
+            insns: Vec::new(),
+            generation: mem.generation(),
+            phys_writes: mem.phys_write_count(),
+            suspects: Vec::new(),
+            cur: None,
+            last: None,
+            enabled: true,
+            stats: CacheStats::default(),
+        }
+    }
+
+    /// Turn the cache off (every instruction decoded on each execution, as
+    /// a reference for tests) or back on.
+    pub fn set_enabled(&mut self, on: bool) {
+        self.enabled = on;
+        self.flush();
+    }
+
+    /// Drop every block.
+    pub fn flush(&mut self) {
+        if !self.insns.is_empty() {
+            self.map.fill(Entry::default());
+            self.insns.clear();
+            self.stats.flushes += 1;
+        }
+        self.last = None;
+    }
+
+    /// Drop everything if the memslots changed or the VMM wrote guest
+    /// memory since the last batch.
+    fn check_memory(&mut self, mem: &GuestMemory) {
+        let g = mem.generation();
+        let w = mem.phys_write_count();
+        if g != self.generation || w != self.phys_writes {
+            self.generation = g;
+            self.phys_writes = w;
+            self.flush();
+        }
+    }
+
+    /// A serializing instruction ran: pages this vCPU marked since the last
+    /// one are decoded again (see the module docs).
+    fn serialize(&mut self, pages: &CodePages) {
+        for gfn in self.suspects.drain(..) {
+            pages.bump(gfn);
+        }
+    }
+
+    #[inline]
+    fn index(gpa: u64) -> usize {
+        ((gpa ^ (gpa >> 13)) as usize) & (MAP_ENTRIES - 1)
+    }
+
+    /// The block at CS:RIP, decoding it if needed. `None`: run one
+    /// instruction through [`step`] (faults, MMIO, page-crossing or
+    /// unimplemented instructions, CS limit).
+    fn lookup(&mut self, x: &mut Exec) -> Option<(usize, usize)> {
+        let mode = x.cpu.mode();
+        let bitness = mode.bitness();
+        let rip = x.cpu.rip;
+        let long = mode == Mode::Long64;
+        let la = if long {
+            rip
+        } else {
+            let cs = x.cpu.sreg(SegReg::Cs);
+            if rip > u64::from(cs.limit) {
+                return None;
+            }
+            cs.base.wrapping_add(rip) & 0xffff_ffff
+        };
+        let mut hva = None;
+        let gpa = match self.last {
+            Some(l) if l.la_page == la & !(PAGE_SIZE - 1) && l.bitness == bitness => {
+                l.gpa_page | (la & (PAGE_SIZE - 1))
+            }
+            _ => match x.translate_la(la, AccessKind::Fetch) {
+                Ok(Translation::Ram { gpa, hva: h }) => {
+                    hva = Some(h);
+                    gpa.raw()
+                }
+                _ => return None,
+            },
+        };
+        self.last = None;
+        self.cur = Some(Last {
+            la_page: la & !(PAGE_SIZE - 1),
+            gpa_page: gpa & !(PAGE_SIZE - 1),
+            bitness,
+        });
+        let idx = Self::index(gpa);
+        let e = &self.map[idx];
+        if e.len != 0
+            && e.gpa == gpa
+            && e.rip == rip
+            && e.bitness == bitness
+            && x.code.version(gpa >> 12) == e.version
+            && (long || e.last_byte <= u64::from(x.cpu.sreg(SegReg::Cs).limit))
+        {
+            self.stats.hits += 1;
+            return Some((e.start as usize, e.len as usize));
+        }
+        let hva = match hva {
+            Some(h) => h,
+            None => match x.translate_la(la, AccessKind::Fetch) {
+                Ok(Translation::Ram { hva, .. }) => hva,
+                _ => return None,
+            },
+        };
+        self.build(x, idx, gpa, rip, bitness, long, hva)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        &mut self,
+        x: &mut Exec,
+        idx: usize,
+        gpa: u64,
+        rip: u64,
+        bitness: u32,
+        long: bool,
+        hva: softmmu::Hva,
+    ) -> Option<(usize, usize)> {
+        let gfn = gpa >> 12;
+        // Mark first, then read: see the module docs.
+        let (version, fresh) = x.code.mark(gfn)?;
+        if fresh {
+            if self.suspects.len() >= MAX_SUSPECTS {
+                self.serialize(x.code);
+            }
+            self.suspects.push(gfn);
+        }
+        let off = (gpa & (PAGE_SIZE - 1)) as usize;
+        let n = (PAGE_SIZE as usize - off).min(WINDOW);
+        let mut buf = [0u8; WINDOW];
+        x.mmu.load_bytes(hva, &mut buf[..n]);
+        if self.insns.len() + MAX_BLOCK_INSNS > ARENA_INSNS {
+            self.flush();
+        }
+        let start = self.insns.len();
+        let ip_mask = if long {
+            u64::MAX
+        } else if bitness == 32 {
+            0xffff_ffff
+        } else {
+            0xffff
+        };
+        let mut dec = Decoder::with_ip(bitness, &buf[..n], rip, DecoderOptions::NONE);
+        let mut ins = Instruction::default();
+        let mut bytes = 0u64;
+        while self.insns.len() - start < MAX_BLOCK_INSNS {
+            dec.decode_out(&mut ins);
+            if dec.last_error() != DecoderError::None {
+                break;
+            }
+            // No IP wrap-around inside a block (16/32-bit code).
+            if ins.next_ip() & !ip_mask != 0 {
+                break;
+            }
+            let Some(handler) = select_handler(&ins) else {
+                break;
+            };
+            let kind = classify(&ins);
+            bytes += ins.len() as u64;
+            self.insns.push(Decoded {
+                ins,
+                handler,
+                next: ins.next_ip() & ip_mask,
+                kind,
+            });
+            if kind & K_ENDS != 0 {
+                break;
+            }
+        }
+        let len = self.insns.len() - start;
+        if len == 0 {
+            return None;
+        }
+        self.stats.builds += 1;
+        self.map[idx] = Entry {
+            gpa,
+            rip,
+            version,
+            last_byte: rip + bytes - 1,
+            bitness,
+            start: start as u32,
+            len: len as u32,
+        };
+        Some((start, len))
+    }
+}
+
+/// The handler for a decoded instruction: a specialised fast form when
+/// there is one, else the family handler of its `Code`.
+#[inline]
+pub fn select_handler(ins: &Instruction) -> Option<Handler> {
+    super::fast::select(ins).or_else(|| table::handler(ins.code()))
+}
+
+/// What ends a block after `ins`, and whether it serializes.
+fn classify(ins: &Instruction) -> u8 {
+    let code = ins.code();
+    let m = ins.mnemonic();
+    let serializing = code.is_privileged()
+        || matches!(
+            m,
+            Mnemonic::Cpuid
+                | Mnemonic::Iret
+                | Mnemonic::Iretd
+                | Mnemonic::Iretq
+                | Mnemonic::Serialize
+        );
+    let near_branch = match ins.flow_control() {
+        FlowControl::ConditionalBranch | FlowControl::Return => m != Mnemonic::Retf,
+        FlowControl::UnconditionalBranch
+        | FlowControl::IndirectBranch
+        | FlowControl::Call
+        | FlowControl::IndirectCall => {
+            !(ins.is_jmp_far()
+                || ins.is_jmp_far_indirect()
+                || ins.is_call_far()
+                || ins.is_call_far_indirect())
+        }
+        _ => false,
+    };
+    let writes_sreg = matches!(m, Mnemonic::Mov | Mnemonic::Pop)
+        && ins.op0_kind() == OpKind::Register
+        && ins.op0_register().is_segment_register();
+    let system = serializing
+        || writes_sreg
+        || (ins.flow_control() != FlowControl::Next && !near_branch)
+        || matches!(
+            m,
+            Mnemonic::Popf
+                | Mnemonic::Popfd
+                | Mnemonic::Popfq
+                | Mnemonic::Sti
+                | Mnemonic::Cli
+                | Mnemonic::Lss
+                | Mnemonic::Lds
+                | Mnemonic::Les
+                | Mnemonic::Lfs
+                | Mnemonic::Lgs
+                | Mnemonic::In
+                | Mnemonic::Out
+                | Mnemonic::Insb
+                | Mnemonic::Insw
+                | Mnemonic::Insd
+                | Mnemonic::Outsb
+                | Mnemonic::Outsw
+                | Mnemonic::Outsd
+                | Mnemonic::Syscall
+                | Mnemonic::Sysenter
+                | Mnemonic::Wrfsbase
+                | Mnemonic::Wrgsbase
+                | Mnemonic::Xrstor
+                | Mnemonic::Xrstor64
+                | Mnemonic::Fxrstor
+                | Mnemonic::Fxrstor64
+        )
+        || code == Code::INVALID;
+    let direct = near_branch
+        && matches!(
+            ins.op0_kind(),
+            OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
+        )
+        && !matches!(ins.flow_control(), FlowControl::Call);
+    let mut k = 0;
+    if direct {
+        k |= K_DIRECT;
+    }
+    if system || near_branch {
+        k |= K_ENDS;
+    }
+    if system {
+        k |= K_SYSTEM;
+    }
+    if serializing {
+        k |= K_SERIALIZING;
+    }
+    k
+}
+
+/// Run instructions until something needs the run loop: an exception, an
+/// exit, a signal (halt, interrupt shadow, mode change, shutdown, trap),
+/// queued I/O, APIC activity, or `budget` instructions. Returns the result
+/// of the last instruction and how many were attempted.
+///
+/// Instructions come from the block cache when possible and from
+/// [`step`] otherwise; either way `ins` and `bytes` hold the last
+/// instruction afterwards when it was decoded by `step` (always the case
+/// for [`StepResult::Unimplemented`]).
+pub fn run_batch(
+    x: &mut Exec,
+    cache: &mut Blocks,
+    ins: &mut Instruction,
+    bytes: &mut [u8; 16],
+    budget: u64,
+) -> (StepResult, u64) {
+    cache.check_memory(x.mmu.memory());
+    cache.last = None;
+    let budget = budget.max(1);
+    let mut done = 0u64;
+    if !cache.enabled || x.cpu.flags.test(crate::cpu::flags::TF) {
+        cache.stats.uncached += 1;
+        return (step(x, ins, bytes), 1);
+    }
+    loop {
+        let Some((start, len)) = cache.lookup(x) else {
+            cache.last = None;
+            cache.stats.uncached += 1;
+            let r = step(x, ins, bytes);
+            done += 1;
+            let serial = matches!(r, StepResult::Done) && classify(ins) & K_SERIALIZING != 0;
+            if serial {
+                cache.serialize(x.code);
+            }
+            if r != StepResult::Done || needs_loop(x) || done >= budget || serial {
+                return (r, done);
+            }
+            x.signals.attention = false;
+            continue;
+        };
+        let mut i = start;
+        let end = start + len;
+        while i < end {
+            let d = &cache.insns[i];
+            i += 1;
+            // Reads the VMM completed belong to the first instruction of a
+            // batch; later instructions start with nothing completed and,
+            // since queued I/O ends the batch, an empty queue.
+            let first = done == 0;
+            if first {
+                x.io.begin_instruction();
+            }
+            let queued = if first { x.io.queue.len() } else { 0 };
+            x.next_rip = d.next;
+            match (d.handler)(x, &d.ins) {
+                Ok(()) => {
+                    x.cpu.rip = x.next_rip;
+                    x.cpu.instret = x.cpu.instret.wrapping_add(1);
+                    if first {
+                        x.io.end_instruction();
+                    }
+                    done += 1;
+                }
+                Err(Fault::Exit) => {
+                    x.io.queue.truncate(queued);
+                    *ins = d.ins;
+                    cache.last = None;
+                    return (StepResult::Exit, done + 1);
+                }
+                Err(Fault::Exception(e)) => {
+                    x.io.end_instruction();
+                    *ins = d.ins;
+                    cache.last = None;
+                    return (StepResult::Exception(e), done + 1);
+                }
+                Err(Fault::Unimplemented) => {
+                    // A handler refused a form it does not support: decode
+                    // again through the slow path so `bytes` is filled.
+                    x.io.end_instruction();
+                    cache.last = None;
+                    let _ = x.decode(ins, bytes);
+                    return (StepResult::Unimplemented, done + 1);
+                }
+            }
+            if d.kind != 0 || x.signals.attention || x.next_rip != d.next {
+                let kind = d.kind;
+                if kind & K_SERIALIZING != 0 {
+                    cache.serialize(x.code);
+                }
+                if kind & K_DIRECT != 0 {
+                    cache.last = cache.cur;
+                }
+                if needs_loop(x) || kind & K_SYSTEM != 0 {
+                    *ins = cache.insns[i - 1].ins;
+                    return (StepResult::Done, done);
+                }
+                x.signals.attention = false;
+                break;
+            }
+            if done >= budget {
+                *ins = cache.insns[i - 1].ins;
+                return (StepResult::Done, done);
+            }
+        }
+        if done >= budget {
+            return (StepResult::Done, done);
+        }
+    }
+}
+
+/// Whether the run loop must look at the vCPU before the next instruction.
+#[inline]
+fn needs_loop(x: &Exec) -> bool {
+    let s = &x.signals;
+    s.halt
+        || s.shadow
+        || s.mode_changed
+        || s.shutdown
+        || s.trap
+        || !x.io.queue.is_empty()
+        || x.sys.apic_touched
+        || x.cpu.flags.test(crate::cpu::flags::TF)
+}

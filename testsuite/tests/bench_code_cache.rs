@@ -1,0 +1,285 @@
+//! The decoded-instruction cache against self- and cross-modifying code:
+//! every guest runs with the cache on and off and must print the
+//! architecturally right result both ways.
+
+use emu_core::{MpState, Vcpu, VcpuExit, Vm, VmConfig};
+use iced_x86::code_asm::*;
+use softmmu::{Backing, Gpa, MemFlags};
+use testsuite::guest;
+
+const MEM: u64 = 64 << 20;
+/// A page the guests write code into.
+const CODE: u64 = 0x40_0000;
+/// Code for the second vCPU.
+const PATCHER: u64 = 0x40_1000;
+
+fn boot(image: &[u8], vcpus: u32) -> (Vm, Vcpu) {
+    let vm = Vm::new(VmConfig { vcpus });
+    vm.set_user_memory_region(0, MemFlags::empty(), 0, MEM, Backing::Anonymous)
+        .unwrap();
+    let boot = loader::load(
+        image,
+        vm.memory(),
+        &loader::LoadOptions {
+            mem_size: MEM,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut vcpu = vm.create_vcpu(0);
+    vcpu.set_sregs(&boot.sregs);
+    vcpu.set_regs(&boot.regs);
+    vcpu.set_instruction_limit(Some(10_000_000));
+    (vm, vcpu)
+}
+
+/// Run until the exit port; serial output and the exit value.
+fn run(image: &[u8], cache: bool) -> (String, u32) {
+    let (_vm, mut vcpu) = boot(image, 1);
+    vcpu.set_code_cache(cache);
+    let mut out = String::new();
+    loop {
+        match vcpu.run() {
+            VcpuExit::IoOut(0x3f8, d) => out.push(d[0] as char),
+            VcpuExit::IoOut(0xf4, d) => return (out, u32::from_le_bytes(d.try_into().unwrap())),
+            other => panic!("unexpected exit {other:?}; output so far {out:?}"),
+        }
+    }
+}
+
+/// Both ways, and the same answer.
+fn check(image: &[u8], want: &str) {
+    for cache in [true, false] {
+        let (out, code) = run(image, cache);
+        assert_eq!(out, want, "cache {cache}");
+        assert_eq!(code, 0, "cache {cache}");
+    }
+}
+
+/// Emit stores that put `bytes` at `at` (clobbers RAX, RDI).
+fn emit_copy(a: &mut CodeAssembler, at: u64, bytes: &[u8]) -> Result<(), IcedError> {
+    a.mov(rdi, at)?;
+    for (i, chunk) in bytes.chunks(8).enumerate() {
+        let mut q = [0x90u8; 8];
+        q[..chunk.len()].copy_from_slice(chunk);
+        a.mov(rax, u64::from_le_bytes(q))?;
+        a.mov(qword_ptr(rdi + (i * 8) as i32), rax)?;
+    }
+    Ok(())
+}
+
+/// `mov eax, imm32; ret` assembled at `at`.
+fn mov_eax_ret(at: u64, imm: u32) -> Vec<u8> {
+    let mut a = CodeAssembler::new(64).unwrap();
+    a.mov(eax, imm).unwrap();
+    a.ret().unwrap();
+    a.assemble(at).unwrap()
+}
+
+#[test]
+fn store_into_the_next_instruction() {
+    let img = guest::long_mode(|a| {
+        let puthex = guest::puthex_routine_after_jump(a)?;
+        let mut target = a.create_label();
+        a.lea(rdi, qword_ptr(target))?;
+        // The imm32 of `mov eax, imm32` (B8 id) is at +1.
+        a.mov(dword_ptr(rdi + 1), 0x2222_2222)?;
+        a.set_label(&mut target)?;
+        a.mov(eax, 0x1111_1111)?;
+        a.call(puthex)?;
+        guest::exit(a, 0)
+    })
+    .unwrap();
+    check(&img, "0000000022222222\n");
+}
+
+#[test]
+fn store_into_a_loop_body() {
+    let img = guest::long_mode(|a| {
+        let puthex = guest::puthex_routine_after_jump(a)?;
+        let mut lp = a.create_label();
+        let mut patch = a.create_label();
+        a.mov(ecx, 10)?;
+        a.xor(ebx, ebx)?;
+        a.set_label(&mut lp)?;
+        a.cmp(ecx, 5)?;
+        a.jne(patch)?;
+        a.lea(rdi, qword_ptr(patch))?;
+        // add rbx, imm8 is 48 83 C3 ib: the immediate is at +3.
+        a.mov(byte_ptr(rdi + 3), 7)?;
+        a.set_label(&mut patch)?;
+        a.add(rbx, 1)?;
+        a.dec(ecx)?;
+        a.jnz(lp)?;
+        a.mov(rax, rbx)?;
+        a.call(puthex)?;
+        guest::exit(a, 0)
+    })
+    .unwrap();
+    // Five iterations add 1, five add 7.
+    check(&img, "0000000000000028\n");
+}
+
+#[test]
+fn write_code_then_jump_to_it() {
+    let img = guest::long_mode(|a| {
+        let puthex = guest::puthex_routine_after_jump(a)?;
+        emit_copy(a, CODE, &mov_eax_ret(CODE, 0x3333_3333))?;
+        a.mov(rbx, CODE)?;
+        a.call(rbx)?;
+        a.call(puthex)?;
+        // Rewrite the routine already run (and cached) and call it again,
+        // then a third time with only its immediate changed.
+        emit_copy(a, CODE, &mov_eax_ret(CODE, 0x4444_4444))?;
+        a.call(rbx)?;
+        a.call(puthex)?;
+        a.mov(rdi, CODE)?;
+        a.mov(dword_ptr(rdi + 1), 0x5555_5555)?;
+        a.call(rbx)?;
+        a.call(puthex)?;
+        guest::exit(a, 0)
+    })
+    .unwrap();
+    check(
+        &img,
+        "0000000033333333\n0000000044444444\n0000000055555555\n",
+    );
+}
+
+#[test]
+fn string_store_over_code() {
+    // REP STOSB overwrites a cached routine with `mov eax, imm32; ret`
+    // assembled elsewhere and copied with REP MOVSB.
+    let img = guest::long_mode(|a| {
+        let puthex = guest::puthex_routine_after_jump(a)?;
+        let other = CODE + 0x800;
+        emit_copy(a, CODE, &mov_eax_ret(CODE, 0x6666_6666))?;
+        emit_copy(a, other, &mov_eax_ret(CODE, 0x7777_7777))?;
+        a.mov(rbx, CODE)?;
+        a.call(rbx)?;
+        a.call(puthex)?;
+        a.mov(rsi, other)?;
+        a.mov(rdi, CODE)?;
+        a.mov(ecx, 6)?;
+        a.rep().movsb()?;
+        a.call(rbx)?;
+        a.call(puthex)?;
+        guest::exit(a, 0)
+    })
+    .unwrap();
+    check(&img, "0000000066666666\n0000000077777777\n");
+}
+
+/// vCPU 0 calls the routine at CODE in a loop and reports EAX on port
+/// 0x80; between its reports the test lets vCPU 1 (or the VMM) rewrite the
+/// routine, and vCPU 0 must see the new code.
+fn caller_image() -> Vec<u8> {
+    guest::long_mode(|a| {
+        emit_copy(a, CODE, &mov_eax_ret(CODE, 0x1111_1111))?;
+        // vCPU 1's code: patch the immediate, report, halt.
+        let mut p = CodeAssembler::new(64)?;
+        p.mov(rdi, CODE)?;
+        p.mov(dword_ptr(rdi + 1), 0x2222_2222)?;
+        p.mov(eax, 1)?;
+        p.out(0x80, eax)?;
+        p.hlt()?;
+        emit_copy(a, PATCHER, &p.assemble(PATCHER)?)?;
+        let mut lp = a.create_label();
+        a.set_label(&mut lp)?;
+        a.mov(rbx, CODE)?;
+        a.call(rbx)?;
+        a.out(0x80, eax)?;
+        a.jmp(lp)
+    })
+    .unwrap()
+}
+
+fn next_report(vcpu: &mut Vcpu) -> u32 {
+    match vcpu.run() {
+        VcpuExit::IoOut(0x80, d) => u32::from_le_bytes(d.try_into().unwrap()),
+        other => panic!("unexpected exit {other:?}"),
+    }
+}
+
+#[test]
+fn another_vcpu_rewrites_cached_code() {
+    for cache in [true, false] {
+        let (vm, mut v0) = boot(&caller_image(), 2);
+        v0.set_code_cache(cache);
+        assert_eq!(next_report(&mut v0), 0x1111_1111);
+        assert_eq!(next_report(&mut v0), 0x1111_1111);
+        let mut v1 = vm.create_vcpu(1);
+        v1.set_code_cache(cache);
+        v1.set_sregs(&v0.get_sregs());
+        let mut r = v0.get_regs();
+        r.rip = PATCHER;
+        v1.set_regs(&r);
+        v1.set_mp_state(MpState::Runnable);
+        assert_eq!(next_report(&mut v1), 1);
+        assert_eq!(next_report(&mut v0), 0x2222_2222, "cache {cache}");
+    }
+}
+
+#[test]
+fn vmm_rewrites_cached_code() {
+    let (vm, mut v0) = boot(&caller_image(), 1);
+    assert_eq!(next_report(&mut v0), 0x1111_1111);
+    vm.memory()
+        .write_phys(Gpa::new(CODE + 1), &0x3333_3333u32.to_le_bytes())
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(next_report(&mut v0), 0x3333_3333);
+    }
+    assert!(v0.code_cache_stats().hits > 0);
+}
+
+#[test]
+fn cached_and_uncached_benchmarks_agree() {
+    for b in testsuite::bench::all(testsuite::bench::Scale::Test) {
+        if b.vcpus > 1 {
+            continue;
+        }
+        let mut sums = Vec::new();
+        for cache in [true, false] {
+            let vm = Vm::new(VmConfig { vcpus: 1 });
+            let mem = b.memory_mib << 20;
+            vm.set_user_memory_region(0, MemFlags::empty(), 0, mem, Backing::Anonymous)
+                .unwrap();
+            let boot = loader::load(
+                &b.image,
+                vm.memory(),
+                &loader::LoadOptions {
+                    mem_size: mem,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            let mut vcpu = vm.create_vcpu(0);
+            vcpu.set_sregs(&boot.sregs);
+            vcpu.set_regs(&boot.regs);
+            vcpu.set_code_cache(cache);
+            vcpu.set_instruction_limit(Some(50_000_000));
+            let mut out = String::new();
+            let mut fw_cfg = 0usize;
+            let status = loop {
+                match vcpu.run() {
+                    VcpuExit::IoOut(0x3f8, d) => out.push(d[0] as char),
+                    VcpuExit::IoOut(0xf4, d) => break u32::from_le_bytes(d.try_into().unwrap()),
+                    VcpuExit::IoOut(0x510, _) => fw_cfg = 0,
+                    VcpuExit::IoIn(0x511, d) => {
+                        d[0] = b"QEMU".get(fw_cfg).copied().unwrap_or(0);
+                        fw_cfg += 1;
+                    }
+                    VcpuExit::IoOut(..) | VcpuExit::MmioWrite(..) => {}
+                    VcpuExit::MmioRead(_, d) => d.fill(0xff),
+                    other => panic!("{}: unexpected exit {other:?}; output {out:?}", b.name),
+                }
+            };
+            assert_eq!(status, 0, "{}: {out}", b.name);
+            let sum = testsuite::bench::parse_checksum(&out);
+            assert_eq!(sum, b.expected, "{} (cache {cache}): {out}", b.name);
+            sums.push(sum);
+        }
+        assert_eq!(sums[0], sums[1], "{}", b.name);
+    }
+}
