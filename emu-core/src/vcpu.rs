@@ -9,7 +9,7 @@ use crate::cpuid::CpuidEntry;
 use crate::exception::{vector, Exception};
 use crate::exec::cache::{run_batch, CacheStats, CodeCache};
 use crate::exec::io::{IoRequest, IoState};
-use crate::exec::{Exec, Signals, StepResult};
+use crate::exec::{step, Exec, Signals, StepResult};
 use crate::system::interrupt::{Delivery, Event};
 use crate::system::SysState;
 use iced_x86::Instruction;
@@ -427,16 +427,18 @@ impl Vcpu {
                 let per = x.sys.clock.tsc_per_insn.max(1);
                 budget = budget.min((self.next_deadline - now).div_ceil(per));
             }
-            if self.sink.is_some() {
-                budget = 1;
-            }
-            let (r, n) = run_batch(
-                &mut x,
-                &mut self.code.blocks,
-                &mut self.ins,
-                &mut self.bytes,
-                budget,
-            );
+            // A tracer sees every instruction decoded: step one at a time.
+            let (r, n) = if self.sink.is_some() {
+                (step(&mut x, &mut self.ins, &mut self.bytes), 1)
+            } else {
+                run_batch(
+                    &mut x,
+                    &mut self.code.blocks,
+                    &mut self.ins,
+                    &mut self.bytes,
+                    budget,
+                )
+            };
             section += n;
             let sig = x.signals;
             self.shadow = sig.shadow;

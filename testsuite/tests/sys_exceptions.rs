@@ -31,6 +31,13 @@ fn long_mode_exceptions() {
     s.pt.map_4k(TEST + 0x2000, TEST + 0x2000, P | RW | NX);
     s.pt.map_4k(TEST + 0x3000, TEST + 0x3000, 0); // made present by the handler
     s.pt.map_4k(TEST + 0x8000, TEST + 0x8000, P | RW | (1 << 51)); // reserved bit
+                                                                   // TEST+0x9000 maps TEST+0xa000 until the guest points it at +0xb000.
+    s.pt.map_4k(TEST + 0x9000, TEST + 0xa000, P | RW);
+    let remap_pte = s.pt.pte_addr(TEST + 0x9000);
+    s.extra
+        .push((TEST + 0xa000, 0xaaaau64.to_le_bytes().to_vec()));
+    s.extra
+        .push((TEST + 0xb000, 0xbbbbu64.to_le_bytes().to_vec()));
     let poke_pte = s.pt.pte_addr(TEST + 0x3000);
     s.extra.push((TEST + 0x3000, MAGIC.to_le_bytes().to_vec()));
     s.extra.push((TEST + 0x2000, vec![0xc3]));
@@ -38,13 +45,15 @@ fn long_mode_exceptions() {
     // User code: each entry faults at once (or returns with SYSCALL 0).
     let (user, e) = user_code(|a| {
         let mut entries = Vec::new();
-        let snippets: [&dyn Fn(&mut CodeAssembler) -> AsmResult; 6] = [
+        let snippets: [&dyn Fn(&mut CodeAssembler) -> AsmResult; 8] = [
             &|a| a.mov(qword_ptr(TEST + 0x5000), rax), // supervisor page
             &|a| a.hlt(),
             &|a| a.mov(rax, cr0),
             &|a| a.int3(),
             &|a| a.int(0x0d),
             &|a| a.int3(),
+            &|a| a.int1(),
+            &|a| a.sgdt(ptr(USER_DATA)),
         ];
         for f in snippets {
             let mut l = a.create_label();
@@ -125,6 +134,22 @@ fn long_mode_exceptions() {
             a.mov(rax, qword_ptr(TEST + 0x8000))
         })?;
 
+        // INTO is invalid in 64-bit mode; an unknown MSR is #GP(0).
+        check(a, &k, "into-64", Rip::Fault, false, |a| a.db(&[0xce]))?;
+        a.mov(ecx, 0x1234_5678)?;
+        check(a, &k, "rdmsr-unknown", Rip::Fault, false, |a| a.rdmsr())?;
+        // INVLPG after changing a PTE: the new translation is used.
+        print(a, "invlpg a=")?;
+        a.mov(rax, qword_ptr(TEST + 0x9000))?;
+        a.call(k.hex)?;
+        a.mov(rax, (TEST + 0xb000) | P | RW)?;
+        a.mov(qword_ptr(remap_pte), rax)?;
+        a.invlpg(ptr(TEST + 0x9000))?;
+        print(a, " b=")?;
+        a.mov(rax, qword_ptr(TEST + 0x9000))?;
+        a.call(k.hex)?;
+        print(a, "\n")?;
+
         // #GP and #SS for non-canonical addresses (by segment).
         a.mov(rcx, 0x0000_8000_0000_0000u64)?;
         a.mov(rbp, rcx)?;
@@ -139,6 +164,13 @@ fn long_mode_exceptions() {
         // not-present data segment (its selector).
         check(a, &k, "np-gate", Rip::Fault, false, |a| a.int(0x42))?;
         check(a, &k, "gp-bad-gate", Rip::Fault, false, |a| a.int(0x43))?;
+        // A gate whose target is not canonical: #GP(0) at the INT.
+        a.mov(rax, (u64::from(KCODE) << 16) | (0x8e << 40))?;
+        a.mov(qword_ptr(IDT + 0x44 * 16), rax)?;
+        a.mov(qword_ptr(IDT + 0x44 * 16 + 8), 0x8000)?;
+        check(a, &k, "gp-gate-noncanon", Rip::Fault, false, |a| {
+            a.int(0x44)
+        })?;
         a.mov(ecx, u32::from(NP_DATA))?;
         check(a, &k, "np-seg", Rip::Fault, false, |a| a.mov(ds, cx))?;
 
@@ -226,6 +258,14 @@ fn long_mode_exceptions() {
         // With a DPL 3 gate INT3 is delivered as #BP (a trap).
         a.mov(byte_ptr(IDT + 3 * 16 + 5), 0xee)?;
         user_check(a, &k, "user-int3-dpl3", e[5], 2, e[5] + 1)?;
+        // INT1 (ICEBP) is not checked against the gate DPL: #DB, a trap.
+        user_check(a, &k, "user-int1", e[6], 2, e[6] + 1)?;
+        // SGDT at CPL 3 works, unless CR4.UMIP is set.
+        user_check(a, &k, "user-sgdt", e[7], 2, 0)?;
+        a.mov(rax, cr4)?;
+        a.bts(rax, 11)?;
+        a.mov(cr4, rax)?;
+        user_check(a, &k, "user-sgdt-umip", e[7], 2, e[7])?;
         exit(a, 0x5a)
     })
     .unwrap();
@@ -246,10 +286,14 @@ fn long_mode_exceptions() {
          pf-fetch-nx: v=e e=11 cr2=402000 cs=8 n=1\n  rip=402000\n\
          pf-retry: v=e e=0 cr2=403000 cs=8 rip=ok n=1\n  val=5eed1234abcd0042\n\
          pf-rsvd: v=e e=9 cr2=408000 cs=8 rip=ok n=1\n\
+         into-64: v=6 e=- cs=8 rip=ok n=1\n\
+         rdmsr-unknown: v=d e=0 cs=8 rip=ok n=1\n\
+         invlpg a=aaaa b=bbbb\n\
          gp-noncanon: v=d e=0 cs=8 rip=ok n=1\n\
          ss-noncanon: v=c e=0 cs=8 rip=ok n=1\n\
          np-gate: v=b e=212 cs=8 rip=ok n=1\n\
          gp-bad-gate: v=d e=21a cs=8 rip=ok n=1\n\
+         gp-gate-noncanon: v=d e=0 cs=8 rip=ok n=1\n\
          np-seg: v=b e=50 cs=8 rip=ok n=1\n\
          df: v=8 e=0 cs=8 n=1\n  frame=33ffd8\n\
          ist2: v=40 e=- cs=8 rip=ok n=1\n  frame=347fd8 rsp-delta=0\n\
@@ -265,7 +309,10 @@ fn long_mode_exceptions() {
          user-mov-cr0: v=d e=0 cs=2b rip=ok n=1\n\
          user-int3-dpl0: v=d e=1a cs=2b rip=ok n=1\n\
          user-int0d-dpl0: v=d e=6a cs=2b rip=ok n=1\n\
-         user-int3-dpl3: v=3 e=- cs=2b rip=ok n=1\n",
+         user-int3-dpl3: v=3 e=- cs=2b rip=ok n=1\n\
+         user-int1: v=1 e=- cs=2b rip=ok n=1\n\
+         user-sgdt: v=ff e=0 cs=0 n=0\n\
+         user-sgdt-umip: v=d e=0 cs=2b rip=ok n=1\n",
         0x5a,
     );
 }
@@ -681,6 +728,12 @@ fn protected_mode_32bit_exceptions() {
         check(a, r, "de", Rip::Fault, &|a| a.div(ecx))?;
         check(a, r, "ud", Rip::Fault, &|a| a.ud2())?;
         check(a, r, "bp", Rip::After, &|a| a.int3())?;
+        // INTO: #OF (a trap) only when OF=1.
+        a.mov(al, 0x7f)?;
+        a.add(al, 1)?;
+        check(a, r, "into", Rip::After, &|a| a.into())?;
+        a.xor(eax, eax)?;
+        check(a, r, "into-no-of", Rip::Skip, &|a| a.into())?;
         // Segment limits and types.
         a.mov(cx, SMALL as u32)?;
         a.mov(es, cx)?;
@@ -824,6 +877,8 @@ fn protected_mode_32bit_exceptions() {
         "de: v=0 e=- cs=8 eip=ok n=1\n\
          ud: v=6 e=- cs=8 eip=ok n=1\n\
          bp: v=3 e=- cs=8 eip=ok n=1\n\
+         into: v=4 e=- cs=8 eip=ok n=1\n\
+         into-no-of: v=ff e=0 cs=0 n=0\n\
          gp-limit: v=d e=0 cs=8 eip=ok n=1\n\
          gp-limit-straddle: v=d e=0 cs=8 eip=ok n=1\n\
          limit-ok: v=ff e=0 cs=0 eip=0 n=0\n\

@@ -84,6 +84,10 @@ impl Exec<'_> {
         let rip = self.cpu.rip;
         let bitness = self.cpu.mode().bitness();
         let la = if self.cpu.mode() == Mode::Long64 {
+            // A non-canonical RIP faults with #GP(0) before any fetch.
+            if !mem::is_canonical(rip) {
+                return Err(Exception::gp(0).into());
+            }
             rip
         } else {
             // Code segment limit: at least the first byte must be inside.

@@ -86,7 +86,9 @@ fn cmpxchg_wide(x: &mut Exec, ins: &Instruction) -> ExecResult {
     }
     let pg_off = la & (softmmu::PAGE_SIZE - 1);
     let old: u128 = match x.translate_la(la, AccessKind::Write)? {
-        Translation::Ram { hva, .. } if pg_off + size as u64 <= softmmu::PAGE_SIZE => {
+        Translation::Ram { hva, gpa } if pg_off + size as u64 <= softmmu::PAGE_SIZE => {
+            // The store may hit cached code.
+            x.note_write(gpa.raw());
             if wide {
                 x.mmu
                     .atomic_rmw128(hva, &mut |o| if o == expect { Some(new) } else { None })

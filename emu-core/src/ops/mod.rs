@@ -12,6 +12,7 @@ pub mod misc;
 pub mod mov;
 pub mod msr;
 pub mod muldiv;
+pub mod segload;
 pub mod shift;
 pub mod stack;
 pub mod string;
@@ -45,4 +46,5 @@ pub(crate) fn register_all(t: &mut TableBuilder) {
     desc::register(t);
     far::register(t);
     fastcall::register(t);
+    segload::register(t);
 }

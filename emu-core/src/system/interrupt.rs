@@ -225,6 +225,11 @@ impl Exec<'_> {
         if cs.l == 0 || cs.db != 0 {
             return Err(Exception::gp(u32::from(sel & 0xfffc)).into());
         }
+        // SDM Vol. 2, INT n pseudocode (IA-32e mode): "IF instruction
+        // pointer from interrupt gate is not canonical THEN #GP(EXT)".
+        if !crate::exec::mem::is_canonical(target) {
+            return Err(Exception::gp(u32::from(ext)).into());
+        }
         let old_ss = self.cpu.sreg(SegReg::Ss).selector;
         let old_rsp = self.cpu.gpr[4];
         let mut rsp = old_rsp;
@@ -308,6 +313,12 @@ impl Exec<'_> {
         let target = if gate32 { target } else { target & 0xffff };
         let cpl = self.cpu.cpl();
         let cs = self.load_code_segment_for_gate(sel, cpl)?;
+        // SDM Vol. 2, INT n pseudocode: "IF instruction pointer from
+        // interrupt/trap gate is not within new code-segment limits THEN
+        // #GP(EXT)".
+        if target > u64::from(cs.limit) {
+            return Err(Exception::gp(u32::from(ext)).into());
+        }
         let new_cpl = cs.dpl.min(cpl);
         let size = if gate32 { 4 } else { 2 };
         let f = self.cpu.flags.get();

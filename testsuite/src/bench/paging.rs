@@ -9,8 +9,9 @@ use std::collections::HashMap;
 
 /// Guest-virtual base of the mapped region (PML4 slot 2).
 const VA_BASE: u64 = 2 << 39;
-/// Physical base of the region (256 MiB; RAM must be 512 MiB).
-const PA_BASE: u64 = 0x1000_0000;
+/// Physical base of the region: 128 MiB..384 MiB of the 512 MiB of RAM,
+/// clear of the top of RAM where QEMU's firmware keeps its tables.
+const PA_BASE: u64 = 0x0800_0000;
 /// The page-table pages: a PDPT, a page directory, then the page tables.
 const PDPT: u64 = 0x100_0000;
 const PD: u64 = PDPT + 0x1000;

@@ -49,6 +49,7 @@ pub fn all() -> Result<Vec<Guest>, IcedError> {
         ("cpuid", cpuid),
         ("int-n", int_n),
         ("ring3-data-segments", iretq_nulls_segments),
+        ("pushad-32", pushad_32),
     ];
     list.into_iter()
         .map(|(name, f)| Ok(Guest::new(name, f()?, false)))
@@ -62,10 +63,6 @@ pub fn known_differences() -> Result<Vec<(Guest, &'static str)>, IcedError> {
         (
             Guest::new("cmpxchg-r32-fail", cmpxchg_r32_fail()?, false),
             "hardware quirk: this host CPU leaves the register destination of a failed 32-bit CMPXCHG unchanged (upper half kept); softvm zero-extends it",
-        ),
-        (
-            Guest::new("pushad-32", pushad_32()?, false),
-            "softvm bug: PUSHAD/POPAD (32-bit mode) are not implemented",
         ),
     ])
 }
