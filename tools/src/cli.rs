@@ -74,6 +74,7 @@ fn parse_run(args: &[String]) -> Result<(String, RunConfig), String> {
                     .ok_or(format!("bad --memory: {v}"))?;
             }
             "--cmdline" | "-append" => cfg.cmdline = val(a)?,
+            "--stdin" => cfg.serial_stdin = true,
             "--module" | "--initrd" | "-initrd" => {
                 let p = val(a)?;
                 let data = std::fs::read(&p).map_err(|e| format!("{p}: {e}"))?;
@@ -125,6 +126,7 @@ Options:
   --initrd FILE            same as --module
   --timeout SECS           stop with status 124 after SECS seconds
   --max-instructions N     stop with status 8 after N instructions
+  --stdin                  connect stdin to the receiver of COM1
   -h, --help               this text
 
 Exit status: odd statuses are the guest's: (v << 1) | 1 when it writes v to

@@ -21,6 +21,8 @@ pub struct RunConfig {
     pub modules: Vec<loader::Module>,
     pub timeout: Option<Duration>,
     pub max_instructions: Option<u64>,
+    /// Connect stdin to the receiver of COM1.
+    pub serial_stdin: bool,
 }
 
 impl Default for RunConfig {
@@ -32,6 +34,7 @@ impl Default for RunConfig {
             modules: Vec::new(),
             timeout: None,
             max_instructions: None,
+            serial_stdin: false,
         }
     }
 }
@@ -111,6 +114,9 @@ pub fn run_file<W: Write + Send>(
     let cfg = &with_program_name(&image, path, cfg);
     let (vm, vcpus) =
         build(&image, cfg).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
-    let bus = Bus::new(out, FwCfg::new(cfg.memory, cfg.vcpus as u16));
+    let mut bus = Bus::new(out, FwCfg::new(cfg.memory, cfg.vcpus as u16));
+    if cfg.serial_stdin {
+        bus.serial.attach_input(std::io::stdin());
+    }
     Ok(run(&vm, vcpus, bus, cfg))
 }

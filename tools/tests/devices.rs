@@ -126,3 +126,45 @@ fn pit_channel_two_delay_loop_finishes() {
     assert_eq!(o.status.code(), Some(1));
     assert!(t.elapsed() >= std::time::Duration::from_millis(10));
 }
+
+#[test]
+fn serial_receive_reads_stdin_when_asked() {
+    // Echo COM1 input in upper case until a newline.
+    let img = guest::long_mode(|a| {
+        let mut wait = a.create_label();
+        let mut done = a.create_label();
+        a.set_label(&mut wait)?;
+        a.mov(dx, 0x3fd)?;
+        a.in_(al, dx)?;
+        a.test(al, 1)?;
+        a.jz(wait)?;
+        a.mov(dx, 0x3f8)?;
+        a.in_(al, dx)?;
+        a.cmp(al, 10)?;
+        a.je(done)?;
+        a.and(al, 0xdf)?;
+        a.out(dx, al)?;
+        a.jmp(wait)?;
+        a.set_label(&mut done)?;
+        guest::print(a, "\n")?;
+        guest::exit(a, 0)
+    })
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("softvm-dev-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("echo.elf");
+    std::fs::write(&f, &img).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_softvm"))
+        .arg("run")
+        .arg(&f)
+        .args(["--stdin", "--timeout", "30"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "HELLO\n");
+    assert_eq!(o.status.code(), Some(1));
+}

@@ -1,11 +1,16 @@
 //! A 16550A UART (COM1): transmit goes to the host writer immediately;
 //! the line status register always reports an empty transmitter, so guests
-//! that poll THRE make progress. Receive is not connected (LSR.DR = 0).
+//! that poll THRE make progress. Receive is connected when the VMM attaches
+//! an input (`softvm run --stdin`): a thread reads it into a queue, LSR.DR
+//! says whether a byte waits, and reading the receive buffer takes it.
 
-use std::io::Write;
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
 
 pub struct Uart<W: Write> {
     out: W,
+    rx: Arc<Mutex<VecDeque<u8>>>,
     ier: u8,
     lcr: u8,
     mcr: u8,
@@ -14,6 +19,7 @@ pub struct Uart<W: Write> {
     dlm: u8,
 }
 
+const LSR_DR: u8 = 1 << 0;
 const LSR_THRE: u8 = 1 << 5;
 const LSR_TEMT: u8 = 1 << 6;
 
@@ -21,6 +27,7 @@ impl<W: Write> Uart<W> {
     pub fn new(out: W) -> Self {
         Uart {
             out,
+            rx: Arc::new(Mutex::new(VecDeque::new())),
             ier: 0,
             lcr: 0x03,
             mcr: 0,
@@ -28,6 +35,27 @@ impl<W: Write> Uart<W> {
             dll: 1,
             dlm: 0,
         }
+    }
+
+    /// Feed the receiver from `input` (read on a thread of its own, so a
+    /// guest never blocks the VMM waiting for a key).
+    pub fn attach_input(&mut self, mut input: impl Read + Send + 'static) {
+        let rx = self.rx.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            while let Ok(n) = input.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                rx.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(&buf[..n]);
+            }
+        });
+    }
+
+    fn rx(&self) -> std::sync::MutexGuard<'_, VecDeque<u8>> {
+        self.rx.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn dlab(&self) -> bool {
@@ -38,13 +66,13 @@ impl<W: Write> Uart<W> {
     pub fn read(&mut self, off: u16) -> u8 {
         match off {
             0 if self.dlab() => self.dll,
-            0 => 0,
+            0 => self.rx().pop_front().unwrap_or(0),
             1 if self.dlab() => self.dlm,
             1 => self.ier,
             2 => 0xc1, // FIFOs enabled, no interrupt pending
             3 => self.lcr,
             4 => self.mcr,
-            5 => LSR_THRE | LSR_TEMT,
+            5 => LSR_THRE | LSR_TEMT | if self.rx().is_empty() { 0 } else { LSR_DR },
             6 => 0xb0, // CTS, DSR, DCD
             _ => self.scr,
         }
@@ -95,5 +123,23 @@ mod tests {
         assert_eq!(u.read(0), 12);
         u.write(3, 0x03);
         assert_eq!(u.into_inner(), b"hi");
+    }
+
+    #[test]
+    fn receives_attached_input() {
+        let mut u = Uart::new(Vec::new());
+        assert_eq!(u.read(5) & LSR_DR, 0);
+        u.attach_input(&b"ok"[..]);
+        let t = std::time::Instant::now();
+        while u.read(5) & LSR_DR == 0 {
+            assert!(t.elapsed().as_secs() < 5, "input never arrived");
+            std::thread::yield_now();
+        }
+        assert_eq!(u.read(0), b'o');
+        while u.read(5) & LSR_DR == 0 {
+            std::thread::yield_now();
+        }
+        assert_eq!(u.read(0), b'k');
+        assert_eq!(u.read(5) & LSR_DR, 0);
     }
 }

@@ -272,6 +272,7 @@ fn plan(o: &Options) -> Result<Vec<Test>, String> {
             modules,
             timeout: Some(Duration::from_secs_f64(e.timeout.unwrap_or(o.timeout))),
             max_instructions: e.max_instructions.or(o.max_instructions),
+            serial_stdin: false,
         };
         let name = if name_count[&fname] > 1 {
             path.display().to_string()
