@@ -117,6 +117,9 @@ pub struct Vcpu {
     /// TSC value at which the APIC timer fires next (u64::MAX: never).
     next_deadline: u64,
     stop: Arc<AtomicBool>,
+    /// Exceptions delivered. They count toward the instruction budget, so
+    /// a guest looping on a fault that retires nothing still ends.
+    exceptions: u64,
     exit_on_unimplemented: bool,
     limit: Option<u64>,
     ins: Instruction,
@@ -155,6 +158,7 @@ impl Vcpu {
             intr_pending: false,
             next_deadline: u64::MAX,
             stop,
+            exceptions: 0,
             exit_on_unimplemented: false,
             limit: None,
             ins: Instruction::default(),
@@ -236,7 +240,7 @@ impl Vcpu {
 
     /// Instructions retired so far.
     pub fn instructions(&self) -> u64 {
-        self.cpu.instret
+        self.cpu.instret + self.exceptions
     }
 
     /// Unimplemented instructions met so far.
@@ -384,7 +388,7 @@ impl Vcpu {
         let mut section = 0u64;
         let outcome = loop {
             if let Some(l) = self.limit {
-                if self.cpu.instret >= l {
+                if self.cpu.instret + self.exceptions >= l {
                     break Some(Outcome::Limit);
                 }
             }
@@ -420,7 +424,7 @@ impl Vcpu {
             // again: limit, timer deadline, read section, stop checks.
             let mut budget = (SECTION_BUDGET - section).min(STOP_CHECK);
             if let Some(l) = self.limit {
-                budget = budget.min(l - x.cpu.instret);
+                budget = budget.min(l - x.cpu.instret - self.exceptions);
             }
             if self.next_deadline != u64::MAX {
                 let now = x.sys.clock.now_tsc(x.cpu.instret);
@@ -465,6 +469,7 @@ impl Vcpu {
                     }
                 }
                 StepResult::Exception(e) => {
+                    self.exceptions += 1;
                     if x.deliver(Event::Exception(e)) == Delivery::TripleFault {
                         break Some(Outcome::Shutdown);
                     }
@@ -481,12 +486,17 @@ impl Vcpu {
                     if self.exit_on_unimplemented {
                         break Some(Outcome::Unimplemented);
                     }
+                    self.exceptions += 1;
                     if x.deliver(Event::Exception(Exception::new(vector::UD)))
                         == Delivery::TripleFault
                     {
                         break Some(Outcome::Shutdown);
                     }
                 }
+            }
+            // Delivering an exception may have written MMIO (a stack there).
+            if !self.io.queue.is_empty() {
+                break Some(Outcome::Io);
             }
         };
         self.mmu.leave();
