@@ -66,6 +66,22 @@ fn run(x: &mut Exec, ins: &Instruction, kind: Kind) -> ExecResult {
         if rep && x.cpu.gpr[1] & am == 0 {
             return Ok(());
         }
+        if rep && !cond_rep && matches!(kind, Kind::Movs | Kind::Stos) {
+            let n = bulk(x, kind, size, src_seg, am, step, BATCH - done.min(BATCH))?;
+            if n > 0 {
+                let c = x.cpu.gpr[1].wrapping_sub(n) & am;
+                x.set_gpr(1, asz, c);
+                done += n;
+                if c == 0 {
+                    return Ok(());
+                }
+                if done >= BATCH {
+                    x.next_rip = x.cpu.rip;
+                    return Ok(());
+                }
+                continue;
+            }
+        }
         let queued = x.io.queue.len();
         let r = iteration(x, kind, size, src_seg, am, step);
         match r {
@@ -98,6 +114,88 @@ fn run(x: &mut Exec, ins: &Instruction, kind: Kind) -> ExecResult {
             return Ok(());
         }
     }
+}
+
+/// REP MOVS/STOS, forward, over RAM: as many elements as fit before the
+/// next page boundary of source and destination, translated once and
+/// copied element by element (so overlapping moves keep their
+/// byte-by-byte meaning). Returns 0 when the fast case does not apply and
+/// the caller takes the general path.
+fn bulk(
+    x: &mut Exec,
+    kind: Kind,
+    size: u8,
+    src_seg: SegReg,
+    am: u64,
+    step: u64,
+    limit: u64,
+) -> ExecResult<u64> {
+    use softmmu::{AccessKind, Translation, PAGE_SIZE};
+    let sz = u64::from(size);
+    if step != sz {
+        return Ok(0);
+    }
+    let count = x.cpu.gpr[1] & am;
+    let di = x.cpu.gpr[7] & am;
+    let si = x.cpu.gpr[6] & am;
+    // Elements before the destination (and source) page ends, without
+    // wrapping the address size.
+    let room =
+        |la: u64, off: u64| ((PAGE_SIZE - (la & (PAGE_SIZE - 1))) / sz).min((am - off) / sz + 1);
+    // Any fault is left to the element-by-element path, which takes it
+    // with the architectural register state.
+    let Ok(dla) = x.linear(SegReg::Es, di, size as usize, true) else {
+        return Ok(0);
+    };
+    let mut n = count.min(limit).min(room(dla, di));
+    let mut sla = 0;
+    if kind == Kind::Movs {
+        let Ok(l) = x.linear(src_seg, si, size as usize, false) else {
+            return Ok(0);
+        };
+        sla = l;
+        n = n.min(room(sla, si));
+    }
+    if n < 2 || dla & (sz - 1) != 0 {
+        return Ok(0);
+    }
+    // The last element must pass the segment checks too.
+    if x.linear(SegReg::Es, di + (n - 1) * sz, size as usize, true)
+        .is_err()
+    {
+        return Ok(0);
+    }
+    let src = if kind == Kind::Movs {
+        if x.linear(src_seg, si + (n - 1) * sz, size as usize, false)
+            .is_err()
+        {
+            return Ok(0);
+        }
+        match x.translate_la(sla, AccessKind::Read) {
+            Ok(Translation::Ram { hva, .. }) => Some(hva),
+            _ => return Ok(0),
+        }
+    } else {
+        None
+    };
+    let (dst, gpa) = match x.translate_la(dla, AccessKind::Write) {
+        Ok(Translation::Ram { hva, gpa }) => (hva, gpa),
+        _ => return Ok(0),
+    };
+    let value = x.cpu.gpr[0] & mask(size);
+    for i in 0..n {
+        let v = match src {
+            Some(s) => x.mmu.load(s.offset(i * sz), size as usize),
+            None => value,
+        };
+        x.mmu.store(dst.offset(i * sz), size as usize, v);
+    }
+    x.note_write(gpa.raw());
+    x.set_gpr(7, (am.count_ones() / 8) as u8, di.wrapping_add(n * sz) & am);
+    if kind == Kind::Movs {
+        x.set_gpr(6, (am.count_ones() / 8) as u8, si.wrapping_add(n * sz) & am);
+    }
+    Ok(n)
 }
 
 fn iteration(
