@@ -267,3 +267,32 @@ pub fn start_aps(a: &mut CodeAssembler) -> Result<(), IcedError> {
     a.mov(dword_ptr(rbx + 0x300), sipi as i32)?;
     Ok(())
 }
+
+/// Emit code that points 64-bit IDT entry `vector` of the table at `idt`
+/// at `handler` (an interrupt gate, CS 0x08, DPL 0). Clobbers RAX and RDI.
+pub fn set_idt_gate(
+    a: &mut CodeAssembler,
+    idt: u64,
+    vector: u64,
+    handler: CodeLabel,
+) -> Result<(), IcedError> {
+    a.lea(rax, ptr(handler))?;
+    a.mov(rdi, idt + vector * 16)?;
+    a.mov(word_ptr(rdi), ax)?;
+    a.mov(word_ptr(rdi + 2), 0x08)?;
+    a.mov(word_ptr(rdi + 4), 0x8e00)?;
+    a.shr(rax, 16)?;
+    a.mov(word_ptr(rdi + 6), ax)?;
+    a.shr(rax, 16)?;
+    a.mov(dword_ptr(rdi + 8), eax)?;
+    a.mov(dword_ptr(rdi + 12), 0)
+}
+
+/// Emit code that loads IDTR with the 256-entry table at `idt` (the
+/// descriptor is built in the 16 bytes below the table). Clobbers RAX.
+pub fn load_idt(a: &mut CodeAssembler, idt: u64) -> Result<(), IcedError> {
+    a.mov(rax, idt)?;
+    a.mov(qword_ptr(idt - 14), rax)?;
+    a.mov(word_ptr(idt - 16), 256 * 16 - 1)?;
+    a.lidt(ptr(idt - 16))
+}

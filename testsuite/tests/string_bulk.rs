@@ -86,19 +86,9 @@ fn rep_stosq_faulting_on_the_next_page_leaves_exact_counts() {
         a.call(puthex)?;
         guest::exit(a, 0)?;
         a.set_label(&mut start)?;
-        // IDT with #PF -> handler, at DATA + 0x9000.
         let idt = DATA + 0x9000;
-        a.lea(rax, ptr(handler))?;
-        a.mov(rdi, idt + 14 * 16)?;
-        a.mov(word_ptr(rdi), ax)?;
-        a.mov(word_ptr(rdi + 2), 0x08)?;
-        a.mov(word_ptr(rdi + 4), 0x8e00)?;
-        a.shr(rax, 16)?;
-        a.mov(word_ptr(rdi + 6), ax)?;
-        a.mov(rax, idt)?;
-        a.mov(qword_ptr(idt - 14), rax)?;
-        a.mov(word_ptr(idt - 16), 256 * 16 - 1)?;
-        a.lidt(ptr(idt - 16))?;
+        guest::set_idt_gate(a, idt, 14, handler)?;
+        guest::load_idt(a, idt)?;
         // PD entry 3 of the first GiB maps 6 MiB: clear it.
         a.mov(qword_ptr(PML4 + 0x2000 + 3 * 8), 0)?;
         a.invlpg(ptr(HOLE))?;

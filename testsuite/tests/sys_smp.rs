@@ -88,28 +88,6 @@ fn wait_for(a: &mut CodeAssembler, addr: u64, value: i32) -> Result<(), IcedErro
     a.jne(l)
 }
 
-/// Emit: IDT entry `vector` -> `handler`, interrupt gate, CS 0x08.
-fn set_gate(a: &mut CodeAssembler, vector: u64, handler: CodeLabel) -> Result<(), IcedError> {
-    a.lea(rax, ptr(handler))?;
-    a.mov(rdi, IDT + vector * 16)?;
-    a.mov(word_ptr(rdi), ax)?;
-    a.mov(word_ptr(rdi + 2), 0x08)?;
-    a.mov(word_ptr(rdi + 4), 0x8e00)?;
-    a.shr(rax, 16)?;
-    a.mov(word_ptr(rdi + 6), ax)?;
-    a.shr(rax, 16)?;
-    a.mov(dword_ptr(rdi + 8), eax)?;
-    a.mov(dword_ptr(rdi + 12), 0)
-}
-
-/// Emit: LIDT of the shared IDT (its descriptor lives at IDT - 16).
-fn load_idt(a: &mut CodeAssembler) -> Result<(), IcedError> {
-    a.mov(rax, IDT)?;
-    a.mov(qword_ptr(IDT - 14), rax)?;
-    a.mov(word_ptr(IDT - 16), 256 * 16 - 1)?;
-    a.lidt(ptr(IDT - 16))
-}
-
 #[test]
 fn four_vcpus_started_by_init_sipi_count_with_lock_xadd() {
     let img = guest::long_mode_smp(
@@ -169,7 +147,7 @@ fn fixed_ipi_from_bsp_reaches_the_ap_handler() {
             a.set_label(&mut handler)?;
             a.iretq()?;
             a.set_label(&mut start)?;
-            set_gate(a, 0x50, handler)?;
+            guest::set_idt_gate(a, IDT, 0x50, handler)?;
             guest::start_aps(a)?;
             wait_for(a, ARRIVED, 1)?;
             // Fixed IPI, vector 0x50, physical destination APIC ID 1.
@@ -190,8 +168,8 @@ fn fixed_ipi_from_bsp_reaches_the_ap_handler() {
             a.mov(dword_ptr(rbx + 0xb0), 0)?; // EOI
             a.iretq()?;
             a.set_label(&mut start)?;
-            set_gate(a, 0x50, handler)?;
-            load_idt(a)?;
+            guest::set_idt_gate(a, IDT, 0x50, handler)?;
+            guest::load_idt(a, IDT)?;
             a.mov(rbx, APIC)?;
             a.mov(dword_ptr(rbx + 0xf0), 0x1ff)?; // SVR: software enable
             a.lock().inc(qword_ptr(ARRIVED))?;
@@ -221,8 +199,8 @@ fn periodic_apic_timer_interrupts_a_halted_vcpu() {
         a.mov(dword_ptr(rbx + 0xb0), 0)?; // EOI
         a.iretq()?;
         a.set_label(&mut start)?;
-        set_gate(a, 0x40, handler)?;
-        load_idt(a)?;
+        guest::set_idt_gate(a, IDT, 0x40, handler)?;
+        guest::load_idt(a, IDT)?;
         a.mov(rbx, APIC)?;
         a.mov(dword_ptr(rbx + 0xf0), 0x1ff)?; // SVR
         a.mov(dword_ptr(rbx + 0x3e0), 0xb)?; // divide by 1

@@ -35,20 +35,8 @@ fn testdev_line_through_the_ioapic_interrupts_the_cpu() {
         a.mov(dword_ptr(rbx + 0xb0), 0)?;
         a.iretq()?;
         a.set_label(&mut start)?;
-        // IDT[0x61] -> handler.
-        a.lea(rax, ptr(handler))?;
-        a.mov(rdi, IDT + 0x61 * 16)?;
-        a.mov(word_ptr(rdi), ax)?;
-        a.mov(word_ptr(rdi + 2), 0x08)?;
-        a.mov(word_ptr(rdi + 4), 0x8e00)?;
-        a.shr(rax, 16)?;
-        a.mov(word_ptr(rdi + 6), ax)?;
-        a.shr(rax, 16)?;
-        a.mov(dword_ptr(rdi + 8), eax)?;
-        a.mov(rax, IDT)?;
-        a.mov(qword_ptr(IDT - 14), rax)?;
-        a.mov(word_ptr(IDT - 16), 256 * 16 - 1)?;
-        a.lidt(ptr(IDT - 16))?;
+        guest::set_idt_gate(a, IDT, 0x61, handler)?;
+        guest::load_idt(a, IDT)?;
         a.mov(rbx, APIC)?;
         a.mov(dword_ptr(rbx + 0xf0), 0x1ff)?;
         // I/O APIC pin 5: vector 0x61, fixed, edge, destination APIC 0.
