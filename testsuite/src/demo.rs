@@ -54,20 +54,8 @@ pub fn demo_guest() -> Result<Vec<u8>, IcedError> {
         a.set_label(&mut start)?;
         guest::print(a, "demo: hello from 64-bit long mode\n")?;
         // IDT entry 14 -> pf_handler (interrupt gate, CS 0x08).
-        a.lea(rax, ptr(pf_handler))?;
-        a.mov(rbx, IDT + 14 * 16)?;
-        a.mov(word_ptr(rbx), ax)?;
-        a.mov(word_ptr(rbx + 2), 0x08)?;
-        a.mov(word_ptr(rbx + 4), 0x8e00)?;
-        a.shr(rax, 16)?;
-        a.mov(word_ptr(rbx + 6), ax)?;
-        a.shr(rax, 16)?;
-        a.mov(dword_ptr(rbx + 8), eax)?;
-        a.mov(dword_ptr(rbx + 12), 0)?;
-        a.mov(rax, IDT)?;
-        a.mov(qword_ptr(DATA + 0x2002), rax)?;
-        a.mov(word_ptr(DATA + 0x2000), 16 * 32 - 1)?;
-        a.lidt(ptr(DATA + 0x2000))?;
+        guest::set_idt_gate(a, IDT, 14, pf_handler)?;
+        guest::load_idt(a, IDT)?;
 
         guest::print(a, "demo: writing to unmapped address 0x100000000\n")?;
         a.mov(rbx, FAULT_VA)?;
