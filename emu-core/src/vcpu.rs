@@ -306,17 +306,7 @@ impl Vcpu {
     }
 
     fn with_exec<T>(&mut self, f: impl FnOnce(&mut Exec) -> T) -> T {
-        let mut x = Exec {
-            cpu: &mut self.cpu,
-            mmu: &mut self.mmu,
-            io: &mut self.io,
-            sys: &mut self.sys,
-            next_rip: 0,
-            implicit_supervisor: false,
-            signals: Signals::default(),
-            code: &self.code.pages,
-        };
-        f(&mut x)
+        f(&mut self.exec())
     }
 
     /// Turn a queued I/O request into an exit that borrows the data buffer.

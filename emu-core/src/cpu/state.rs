@@ -86,7 +86,6 @@ pub struct Msrs {
     pub sysenter_cs: u64,
     pub sysenter_esp: u64,
     pub sysenter_eip: u64,
-    pub tsc_deadline: u64,
     pub mtrr_def_type: u64,
     pub mtrr_fixed: [u64; 11],
     pub mtrr_var: [u64; 16],

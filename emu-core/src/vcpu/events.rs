@@ -9,7 +9,8 @@ use crate::exec::{Exec, Signals};
 use crate::system::interrupt::{Delivery, Event};
 
 impl Vcpu {
-    fn exec(&mut self) -> Exec<'_> {
+    /// The instruction-level view of this vCPU (outside the run loop).
+    pub(super) fn exec(&mut self) -> Exec<'_> {
         Exec {
             cpu: &mut self.cpu,
             mmu: &mut self.mmu,
