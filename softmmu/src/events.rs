@@ -125,17 +125,55 @@ pub enum MmuEvent {
     },
 }
 
+/// The bits of a paging-structure entry in words, and where it points.
+fn decode_entry(level: u8, e: u64) -> String {
+    if e & 1 == 0 {
+        return "NOT present".to_string();
+    }
+    let mut w = vec!["present"];
+    w.push(if e & 2 != 0 { "writable" } else { "read-only" });
+    w.push(if e & 4 != 0 { "user" } else { "supervisor" });
+    if e & 8 != 0 {
+        w.push("write-through");
+    }
+    if e & 16 != 0 {
+        w.push("cache-disabled");
+    }
+    if e & 32 != 0 {
+        w.push("accessed");
+    }
+    let leaf = level == 1 || (matches!(level, 2 | 3) && e & 0x80 != 0);
+    if leaf && e & 64 != 0 {
+        w.push("dirty");
+    }
+    if level > 1 && e & 0x80 != 0 {
+        w.push("large page (PS)");
+    }
+    if leaf && e & 0x100 != 0 {
+        w.push("global");
+    }
+    if e >> 63 != 0 {
+        w.push("no-execute");
+    }
+    let addr = e & 0x000f_ffff_ffff_f000;
+    let target = match (leaf, level) {
+        (false, _) => format!("next table at {addr:#x}"),
+        (true, 1) => format!("4 KiB page at {addr:#x}"),
+        (true, 2) => format!("large page at {:#x}", addr & !0x1f_ffff),
+        (true, _) => format!("1 GiB page at {:#x}", addr & !0x3fff_ffff),
+    };
+    format!("{}; {target}", w.join(", "))
+}
+
 impl fmt::Display for MmuEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            MmuEvent::WalkStep { level, entry_gpa, entry } => {
-                let p = if entry & 1 != 0 { "present" } else { "NOT present" };
-                write!(
-                    f,
-                    "walk: level {level} ({}) entry at gpa {entry_gpa:#x} = {entry:#018x} ({p})",
-                    level_name(level)
-                )
-            }
+            MmuEvent::WalkStep { level, entry_gpa, entry } => write!(
+                f,
+                "walk: level {level} ({}) entry at gpa {entry_gpa:#x} = {entry:#018x} ({})",
+                level_name(level),
+                decode_entry(level, entry)
+            ),
             MmuEvent::AccessedDirty { level, entry_gpa, old, new } => write!(
                 f,
                 "walk: set {} in the level {level} entry at gpa {entry_gpa:#x}: {old:#x} -> {new:#x}",
@@ -275,4 +313,30 @@ pub struct MmuStats {
     pub ad_updates: u64,
     /// Memslot generation changes this vCPU observed.
     pub generation_changes: u64,
+}
+
+#[cfg(test)]
+mod decode_tests {
+    use super::decode_entry;
+
+    #[test]
+    fn entries_are_explained_bit_by_bit() {
+        assert_eq!(decode_entry(4, 0x102000), "NOT present");
+        assert_eq!(
+            decode_entry(4, 0x102023),
+            "present, writable, supervisor, accessed; next table at 0x102000"
+        );
+        assert_eq!(
+            decode_entry(2, 0x8000_0000_0020_00e5),
+            "present, read-only, user, accessed, dirty, large page (PS), no-execute; large page at 0x200000"
+        );
+        assert_eq!(
+            decode_entry(1, 0x5163),
+            "present, writable, supervisor, accessed, dirty, global; 4 KiB page at 0x5000"
+        );
+        assert_eq!(
+            decode_entry(3, 0x4000_0087),
+            "present, writable, user, large page (PS); 1 GiB page at 0x40000000"
+        );
+    }
 }
