@@ -526,7 +526,7 @@ fn report(sink: &dyn CpuSink, r: &StepResult, rip: u64, ins: &Instruction) {
     match *r {
         StepResult::Done => sink.event(&CpuEvent::Instruction {
             rip,
-            bitness: ins.code_size_bitness(),
+            bitness: code_bitness(ins),
             ins,
         }),
         StepResult::Exception(e) => sink.event(&CpuEvent::Exception {
@@ -540,17 +540,12 @@ fn report(sink: &dyn CpuSink, r: &StepResult, rip: u64, ins: &Instruction) {
     }
 }
 
-trait BitnessOf {
-    fn code_size_bitness(&self) -> u32;
-}
-
-impl BitnessOf for Instruction {
-    fn code_size_bitness(&self) -> u32 {
-        match self.code_size() {
-            iced_x86::CodeSize::Code16 => 16,
-            iced_x86::CodeSize::Code32 => 32,
-            _ => 64,
-        }
+/// The code size an instruction was decoded for, in bits.
+fn code_bitness(ins: &Instruction) -> u32 {
+    match ins.code_size() {
+        iced_x86::CodeSize::Code16 => 16,
+        iced_x86::CodeSize::Code32 => 32,
+        _ => 64,
     }
 }
 

@@ -260,6 +260,8 @@ fn cmd_trace(args: &[String]) -> i32 {
         }
     };
     let tracer = crate::trace::Tracer::new(Box::new(std::io::stdout()), opts);
+    // The guest sees the same command line as under `softvm run`.
+    let cfg = machine::with_program_name(&image, std::path::Path::new(&file), &cfg);
     match crate::trace::trace_image(&image, &cfg, tracer) {
         Ok(o) => o.status,
         Err(e) => {

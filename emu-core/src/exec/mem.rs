@@ -84,15 +84,10 @@ impl Exec<'_> {
         }
     }
 
-    /// Translate a linear address for an access of `kind`.
+    /// Translate a linear address for an access of `kind` (one page's
+    /// worth: the result is valid to the end of that page).
     #[inline]
     pub fn translate_la(&mut self, la: u64, kind: AccessKind) -> ExecResult<Translation> {
-        self.translate(la, kind)
-    }
-
-    /// Translate one page's worth of an access.
-    #[inline]
-    fn translate(&mut self, la: u64, kind: AccessKind) -> ExecResult<Translation> {
         let ctx = self.paging_ctx();
         let acc = self.access(kind);
         self.mmu
@@ -104,7 +99,7 @@ impl Exec<'_> {
     pub fn read_linear(&mut self, la: u64, size: usize, kind: AccessKind) -> ExecResult<u64> {
         let off = la & (PAGE_SIZE - 1);
         if off + size as u64 <= PAGE_SIZE {
-            match self.translate(la, kind)? {
+            match self.translate_la(la, kind)? {
                 Translation::Ram { hva, .. } => Ok(self.mmu.load(hva, size)),
                 Translation::Mmio { gpa } => {
                     self.signals.attention = true;
@@ -113,9 +108,9 @@ impl Exec<'_> {
             }
         } else {
             let first = (PAGE_SIZE - off) as usize;
-            let t1 = self.translate(la, kind)?;
+            let t1 = self.translate_la(la, kind)?;
             let la2 = self.wrap_la(la.wrapping_add(first as u64));
-            let t2 = self.translate(la2, kind)?;
+            let t2 = self.translate_la(la2, kind)?;
             let lo = self.read_part(t1, first)?;
             let hi = self.read_part(t2, size - first)?;
             Ok(lo | (hi << (first * 8)))
@@ -151,13 +146,13 @@ impl Exec<'_> {
     pub fn write_linear(&mut self, la: u64, size: usize, val: u64) -> ExecResult {
         let off = la & (PAGE_SIZE - 1);
         if off + size as u64 <= PAGE_SIZE {
-            let t = self.translate(la, AccessKind::Write)?;
+            let t = self.translate_la(la, AccessKind::Write)?;
             self.write_part(t, size, val);
         } else {
             let first = (PAGE_SIZE - off) as usize;
-            let t1 = self.translate(la, AccessKind::Write)?;
+            let t1 = self.translate_la(la, AccessKind::Write)?;
             let la2 = self.wrap_la(la.wrapping_add(first as u64));
-            let t2 = self.translate(la2, AccessKind::Write)?;
+            let t2 = self.translate_la(la2, AccessKind::Write)?;
             self.write_part(t1, first, val);
             self.write_part(t2, size - first, val >> (first * 8));
         }
@@ -201,10 +196,10 @@ impl Exec<'_> {
     /// before changing anything), returning the linear address.
     pub fn probe_write(&mut self, la: u64, size: usize) -> ExecResult {
         let off = la & (PAGE_SIZE - 1);
-        self.translate(la, AccessKind::Write)?;
+        self.translate_la(la, AccessKind::Write)?;
         if off + size as u64 > PAGE_SIZE {
             let la2 = self.wrap_la(la.wrapping_add(PAGE_SIZE - off));
-            self.translate(la2, AccessKind::Write)?;
+            self.translate_la(la2, AccessKind::Write)?;
         }
         Ok(())
     }
@@ -237,7 +232,7 @@ impl Exec<'_> {
         let la = self.linear(seg, off, size, true)?;
         let pg_off = la & (PAGE_SIZE - 1);
         if locked && pg_off + size as u64 <= PAGE_SIZE {
-            if let Translation::Ram { hva, gpa } = self.translate(la, AccessKind::Write)? {
+            if let Translation::Ram { hva, gpa } = self.translate_la(la, AccessKind::Write)? {
                 let old = self.mmu.atomic_rmw(hva, size, f);
                 self.note_write(gpa.raw());
                 return Ok(old);
@@ -258,7 +253,7 @@ impl Exec<'_> {
     pub fn fetch(&mut self, la: u64, buf: &mut [u8; 16]) -> ExecResult<usize> {
         let off = (la & (PAGE_SIZE - 1)) as usize;
         let first = (PAGE_SIZE as usize - off).min(15);
-        match self.translate(la, AccessKind::Fetch)? {
+        match self.translate_la(la, AccessKind::Fetch)? {
             Translation::Ram { hva, .. } => self.mmu.load_bytes(hva, &mut buf[..first]),
             Translation::Mmio { .. } => return Err(Fault::Unimplemented),
         }
@@ -268,7 +263,7 @@ impl Exec<'_> {
     /// Fetch the rest of an instruction that crosses into the next page.
     pub fn fetch_more(&mut self, la: u64, have: usize, buf: &mut [u8; 16]) -> ExecResult<usize> {
         let la2 = self.wrap_la(la.wrapping_add(have as u64));
-        match self.translate(la2, AccessKind::Fetch)? {
+        match self.translate_la(la2, AccessKind::Fetch)? {
             Translation::Ram { hva, .. } => self.mmu.load_bytes(hva, &mut buf[have..15]),
             Translation::Mmio { .. } => return Err(Fault::Unimplemented),
         }

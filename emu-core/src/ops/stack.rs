@@ -8,7 +8,7 @@ use crate::exception::{Exception, ExecResult};
 use crate::exec::table::TableBuilder;
 use crate::exec::Exec;
 use crate::ops::mov::sext;
-use iced_x86::{Code, Instruction, Mnemonic, OpKind};
+use iced_x86::{Code, Instruction, Mnemonic};
 
 /// The bytes a push or pop of this instruction moves.
 #[inline]
@@ -20,10 +20,7 @@ fn slot(ins: &Instruction) -> u8 {
 /// stores its value from before the push.
 fn push(x: &mut Exec, ins: &Instruction) -> ExecResult {
     let size = slot(ins);
-    let v = match ins.op0_kind() {
-        OpKind::Register | OpKind::Memory => x.read_op(ins, 0)?,
-        _ => ins.immediate(0),
-    } & mask(size);
+    let v = x.read_op(ins, 0)? & mask(size);
     x.push(v, size)
 }
 

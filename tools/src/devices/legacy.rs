@@ -1,13 +1,12 @@
 //! The legacy chips test kernels touch: both 8259 PICs (kept masked: they
 //! accept initialisation words and report no interrupts), the CMOS/RTC
-//! index and data ports (a fixed date), the PIT's ports (accepted), port
-//! 0x61 (refresh toggling for delay loops) and the POST port 0x80.
+//! index and data ports (a fixed date) and the POST port 0x80. Port 0x61
+//! belongs to the PIT model (`pit.rs`).
 
 #[derive(Default)]
 pub struct Legacy {
     pic_mask: [u8; 2],
     cmos_index: u8,
-    port61: u8,
 }
 
 impl Legacy {
@@ -17,11 +16,6 @@ impl Legacy {
             0xa1 => u32::from(self.pic_mask[1]),
             0x70 => u32::from(self.cmos_index),
             0x71 => u32::from(self.cmos(self.cmos_index & 0x7f)),
-            0x61 => {
-                // Bit 4 toggles on every read, like DRAM refresh.
-                self.port61 ^= 0x10;
-                u32::from(self.port61)
-            }
             _ => 0xffff_ffff,
         }
     }
@@ -31,7 +25,6 @@ impl Legacy {
             0x21 => self.pic_mask[0] = v as u8,
             0xa1 => self.pic_mask[1] = v as u8,
             0x70 => self.cmos_index = v as u8,
-            0x61 => self.port61 = (self.port61 & 0x10) | (v as u8 & 0x0f),
             _ => {}
         }
     }
