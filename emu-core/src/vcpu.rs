@@ -433,6 +433,7 @@ impl Vcpu {
                     budget,
                 )
             };
+            x.cpu.clear_hot();
             section += n;
             let sig = x.signals;
             self.shadow = sig.shadow;

@@ -570,6 +570,14 @@ fn smep_and_smap() {
                 a.mov(rax, qword_ptr(USER_DATA))
             })?;
             a.clac()?;
+            // CLAC between two accesses of one straight run of code: the
+            // second must fault although the first filled the TLB.
+            check(a, k, "smap-clac-in-line", Rip::Skip, false, |a| {
+                a.stac()?;
+                a.mov(rax, qword_ptr(USER_DATA))?;
+                a.clac()?;
+                a.mov(rax, qword_ptr(USER_DATA))
+            })?;
             // STAC/CLAC are #UD at CPL 3; user code still reaches its pages.
             user_check(a, k, "user-stac", u.stac, 2, u.stac)?;
             user_check(a, k, "user-clac", u.clac, 2, u.clac)?;
@@ -587,6 +595,7 @@ fn smep_and_smap() {
              smap-read-stac: v=ff e=0 cs=0 n=0\n  val=66\n\
              smap-read-clac: v=e e=1 cr2=680000 cs=8 rip=ok n=1\n\
              smap-read-popf-ac: v=ff e=0 cs=0 n=0\n\
+             smap-clac-in-line: v=e e=1 cr2=680000 cs=8 n=1\n\
              user-stac: v=6 e=- cs=2b rip=ok n=1\n\
              user-clac: v=6 e=- cs=2b rip=ok n=1\n\
              66\n\

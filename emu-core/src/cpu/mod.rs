@@ -1,6 +1,7 @@
 //! Architectural CPU state.
 
 pub mod flags;
+pub mod hot;
 pub mod state;
 
 pub use flags::Flags;

@@ -1,6 +1,7 @@
 //! The register file of one vCPU and the mode it derives from it.
 
 use super::flags::Flags;
+use super::hot::HotSegs;
 use crate::api_types::{DTable, Fpu, Regs, Segment, Sregs};
 
 pub const CR0_PE: u64 = 1 << 0;
@@ -97,7 +98,7 @@ pub struct Cpu {
     pub gpr: [u64; 16],
     pub rip: u64,
     pub flags: Flags,
-    pub seg: [Segment; 6],
+    seg: [Segment; 6],
     pub ldtr: Segment,
     pub tr: Segment,
     pub gdtr: DTable,
@@ -117,6 +118,9 @@ pub struct Cpu {
     pub tsc_offset: u64,
     pub instret: u64,
     mode: Mode,
+    /// The hot memory path's view of the segments (see [`super::hot`]);
+    /// cleared whenever a segment register or the mode changes.
+    hot: HotSegs,
 }
 
 impl Default for Cpu {
@@ -171,6 +175,7 @@ impl Cpu {
             tsc_offset: 0,
             instret: 0,
             mode: Mode::Real,
+            hot: HotSegs::default(),
         };
         cpu.seg[SegReg::Cs as usize] = Segment {
             base: 0xffff_0000,
@@ -187,6 +192,7 @@ impl Cpu {
 
     /// Recompute the cached mode; call after any write to CR0, EFER or CS.
     pub fn update_mode(&mut self) {
+        self.hot = HotSegs::default();
         let cs = &self.seg[SegReg::Cs as usize];
         self.mode = if self.cr0 & CR0_PE == 0 {
             Mode::Real
@@ -216,6 +222,35 @@ impl Cpu {
         }
     }
 
+    /// Summarise the segments for the hot memory path (see
+    /// [`super::hot`]).
+    pub fn prepare_hot(&mut self) {
+        self.hot = HotSegs::of(self.mode, &self.seg);
+    }
+
+    /// All six segment registers (to restore after a failed transfer).
+    pub fn segs(&self) -> [Segment; 6] {
+        self.seg
+    }
+
+    /// Put back segment registers saved with [`Cpu::segs`].
+    pub fn restore_segs(&mut self, saved: [Segment; 6]) {
+        self.seg = saved;
+        self.hot = HotSegs::default();
+    }
+
+    /// Turn the hot path off (outside the interpreter's runs, where
+    /// interrupt delivery and the VMM change state without preparing it).
+    pub fn clear_hot(&mut self) {
+        self.hot.clear();
+    }
+
+    /// The hot memory path's segment summary.
+    #[inline(always)]
+    pub fn hot(&self) -> &HotSegs {
+        &self.hot
+    }
+
     #[inline]
     pub fn sreg(&self, s: SegReg) -> &Segment {
         &self.seg[s as usize]
@@ -223,6 +258,7 @@ impl Cpu {
 
     #[inline]
     pub fn sreg_mut(&mut self, s: SegReg) -> &mut Segment {
+        self.hot = HotSegs::default();
         &mut self.seg[s as usize]
     }
 
@@ -283,6 +319,7 @@ impl Cpu {
 
     pub fn set_sregs(&mut self, s: &Sregs) {
         self.seg = [s.es, s.cs, s.ss, s.ds, s.fs, s.gs];
+        self.hot = HotSegs::default();
         self.tr = s.tr;
         self.ldtr = s.ldt;
         self.gdtr = s.gdt;

@@ -47,7 +47,8 @@
 //!
 //! Code at guest-physical addresses of 1 TiB and above is never cached.
 
-use super::{step, table, Exec, Handler, StepResult};
+use super::decoded::Decoded;
+use super::{step, Exec, StepResult};
 use crate::cpu::state::SegReg;
 use crate::cpu::Mode;
 use crate::exception::Fault;
@@ -190,16 +191,6 @@ const K_SERIALIZING: u8 = 4;
 /// A direct near jump (Jcc, JMP rel, LOOP, JrCXZ): the only instructions
 /// after which the next block may reuse this block's translation.
 const K_DIRECT: u8 = 8;
-
-/// One cached instruction.
-#[derive(Clone)]
-struct Decoded {
-    ins: Instruction,
-    handler: Handler,
-    /// RIP of the next instruction (masked to the code size).
-    next: u64,
-    kind: u8,
-}
 
 /// A slot of the block table.
 #[derive(Clone, Copy, Default)]
@@ -432,17 +423,12 @@ impl Blocks {
             if ins.next_ip() & !ip_mask != 0 {
                 break;
             }
-            let Some(handler) = select_handler(&ins) else {
+            let kind = classify(&ins);
+            let Some(d) = Decoded::new(&ins, ins.next_ip() & ip_mask, kind) else {
                 break;
             };
-            let kind = classify(&ins);
             bytes += ins.len() as u64;
-            self.insns.push(Decoded {
-                ins,
-                handler,
-                next: ins.next_ip() & ip_mask,
-                kind,
-            });
+            self.insns.push(d);
             if kind & K_ENDS != 0 {
                 break;
             }
@@ -465,15 +451,8 @@ impl Blocks {
     }
 }
 
-/// The handler for a decoded instruction: a specialised fast form when
-/// there is one, else the family handler of its `Code`.
-#[inline]
-pub fn select_handler(ins: &Instruction) -> Option<Handler> {
-    super::fast::select(ins).or_else(|| table::handler(ins.code()))
-}
-
 /// What ends a block after `ins`, and whether it serializes.
-fn classify(ins: &Instruction) -> u8 {
+pub(super) fn classify(ins: &Instruction) -> u8 {
     let code = ins.code();
     let m = ins.mnemonic();
     let serializing = code.is_privileged()
@@ -511,6 +490,8 @@ fn classify(ins: &Instruction) -> u8 {
                 | Mnemonic::Popfq
                 | Mnemonic::Sti
                 | Mnemonic::Cli
+                | Mnemonic::Stac
+                | Mnemonic::Clac
                 | Mnemonic::Lss
                 | Mnemonic::Lds
                 | Mnemonic::Les
@@ -580,6 +561,7 @@ pub fn run_batch(
         cache.stats.uncached += 1;
         return (step(x, ins, bytes), 1);
     }
+    x.prepare_hot();
     loop {
         let Some((start, len)) = cache.lookup(x) else {
             cache.last = None;
@@ -593,6 +575,8 @@ pub fn run_batch(
             if r != StepResult::Done || needs_loop(x) || done >= budget || serial {
                 return (r, done);
             }
+            // The instruction may have changed what the hot path relies on.
+            x.prepare_hot();
             x.signals.attention = false;
             continue;
         };
@@ -610,7 +594,7 @@ pub fn run_batch(
             }
             let queued = if first { x.io.queue.len() } else { 0 };
             x.next_rip = d.next;
-            match (d.handler)(x, &d.ins) {
+            match (d.run)(x, d) {
                 Ok(()) => {
                     x.cpu.rip = x.next_rip;
                     x.cpu.instret = x.cpu.instret.wrapping_add(1);

@@ -9,9 +9,9 @@
 //! prefix, 8-bit high registers, or (for branches) anything but 64-bit
 //! code with a canonical target keep their family handlers.
 
+use super::decoded::{Decoded, Fast};
 use super::mem::is_canonical;
-use super::operand::seg_of;
-use super::{Exec, Handler};
+use super::Exec;
 use crate::cpu::flags::{mask, parity, sign_bit, Flags, ARITH, CF, OF, SF};
 use crate::exception::{Exception, ExecResult};
 use iced_x86::{Code, CodeSize, Instruction, OpKind, Register};
@@ -75,99 +75,101 @@ fn alu<const W: u8, const OP: u8>(f: &mut Flags, a: u64, b: u64) -> Option<u64> 
 }
 
 /// ALU reg, reg.
-fn alu_rr<const W: u8, const OP: u8>(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    let d = gpr::<W>(ins.op0_register());
+fn alu_rr<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let ins = &d.ins;
+    let dst = gpr::<W>(ins.op0_register());
     let s = gpr::<W>(ins.op1_register());
     let m = mask(W);
-    let (a, b) = (x.cpu.gpr[d] & m, x.cpu.gpr[s] & m);
+    let (a, b) = (x.cpu.gpr[dst] & m, x.cpu.gpr[s] & m);
     if let Some(r) = alu::<W, OP>(&mut x.cpu.flags, a, b) {
-        x.cpu.gpr[d] = r;
+        x.cpu.gpr[dst] = r;
     }
     Ok(())
 }
 
 /// ALU reg, imm (the immediate is sign-extended from 8 or 32 bits).
-fn alu_ri<const W: u8, const OP: u8, const IMM8: bool>(
-    x: &mut Exec,
-    ins: &Instruction,
-) -> ExecResult {
-    let d = gpr::<W>(ins.op0_register());
+fn alu_ri<const W: u8, const OP: u8, const IMM8: bool>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let ins = &d.ins;
+    let dst = gpr::<W>(ins.op0_register());
     let m = mask(W);
     let b = if IMM8 {
         ins.immediate8to64() as u64
     } else {
         ins.immediate32to64() as u64
     } & m;
-    let a = x.cpu.gpr[d] & m;
+    let a = x.cpu.gpr[dst] & m;
     if let Some(r) = alu::<W, OP>(&mut x.cpu.flags, a, b) {
-        x.cpu.gpr[d] = r;
+        x.cpu.gpr[dst] = r;
     }
     Ok(())
 }
 
 /// ALU reg, [mem].
-fn alu_rm<const W: u8, const OP: u8>(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    let d = gpr::<W>(ins.op0_register());
-    let b = x.read_seg(seg_of(ins.memory_segment()), x.ea(ins), W as usize)?;
-    let a = x.cpu.gpr[d] & mask(W);
+fn alu_rm<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let ins = &d.ins;
+    let dst = gpr::<W>(ins.op0_register());
+    let b = x.load_mem(&d.mem, W as usize)?;
+    let a = x.cpu.gpr[dst] & mask(W);
     if let Some(r) = alu::<W, OP>(&mut x.cpu.flags, a, b) {
-        x.cpu.gpr[d] = r;
+        x.cpu.gpr[dst] = r;
     }
     Ok(())
 }
 
 /// CMP/TEST [mem], imm (nothing is written back).
-fn cmp_mi<const W: u8, const OP: u8, const IMM8: bool>(
-    x: &mut Exec,
-    ins: &Instruction,
-) -> ExecResult {
+fn cmp_mi<const W: u8, const OP: u8, const IMM8: bool>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let ins = &d.ins;
     let m = mask(W);
     let b = if IMM8 {
         ins.immediate8to64() as u64
     } else {
         ins.immediate32to64() as u64
     } & m;
-    let a = x.read_seg(seg_of(ins.memory_segment()), x.ea(ins), W as usize)?;
+    let a = x.load_mem(&d.mem, W as usize)?;
     alu::<W, OP>(&mut x.cpu.flags, a, b);
     Ok(())
 }
 
 /// CMP/TEST [mem], reg.
-fn cmp_mr<const W: u8, const OP: u8>(x: &mut Exec, ins: &Instruction) -> ExecResult {
+fn cmp_mr<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let ins = &d.ins;
     let s = gpr::<W>(ins.op1_register());
-    let a = x.read_seg(seg_of(ins.memory_segment()), x.ea(ins), W as usize)?;
+    let a = x.load_mem(&d.mem, W as usize)?;
     let b = x.cpu.gpr[s] & mask(W);
     alu::<W, OP>(&mut x.cpu.flags, a, b);
     Ok(())
 }
 
 /// INC/DEC reg (CF unchanged).
-fn incdec<const W: u8, const INC: bool>(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    let d = gpr::<W>(ins.op0_register());
+fn incdec<const W: u8, const INC: bool>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let ins = &d.ins;
+    let dst = gpr::<W>(ins.op0_register());
     let m = mask(W);
-    let a = x.cpu.gpr[d] & m;
+    let a = x.cpu.gpr[dst] & m;
     let r = if INC {
         a.wrapping_add(1)
     } else {
         a.wrapping_sub(1)
     } & m;
     x.cpu.flags.lazy_incdec(W, a, r, INC);
-    x.cpu.gpr[d] = r;
+    x.cpu.gpr[dst] = r;
     Ok(())
 }
 
 /// MOV reg, reg.
-fn mov_rr<const W: u8>(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    let d = gpr::<W>(ins.op0_register());
+fn mov_rr<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let ins = &d.ins;
+    let dst = gpr::<W>(ins.op0_register());
     let s = gpr::<W>(ins.op1_register());
-    x.cpu.gpr[d] = x.cpu.gpr[s] & mask(W);
+    x.cpu.gpr[dst] = x.cpu.gpr[s] & mask(W);
     Ok(())
 }
 
 /// MOV reg, imm (imm64, imm32 zero-extended, or imm32 sign-extended to 64).
-fn mov_ri<const W: u8, const SEXT: bool>(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    let d = gpr::<W>(ins.op0_register());
-    x.cpu.gpr[d] = match (W, SEXT) {
+fn mov_ri<const W: u8, const SEXT: bool>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let ins = &d.ins;
+    let dst = gpr::<W>(ins.op0_register());
+    x.cpu.gpr[dst] = match (W, SEXT) {
         (8, true) => ins.immediate32to64() as u64,
         (8, false) => ins.immediate64(),
         _ => u64::from(ins.immediate32()),
@@ -176,58 +178,64 @@ fn mov_ri<const W: u8, const SEXT: bool>(x: &mut Exec, ins: &Instruction) -> Exe
 }
 
 /// MOV reg, [mem] (32-bit loads zero-extend).
-fn mov_load<const W: u8>(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    let d = gpr::<W>(ins.op0_register());
-    let v = x.read_seg(seg_of(ins.memory_segment()), x.ea(ins), W as usize)?;
-    x.cpu.gpr[d] = v;
+fn mov_load<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let ins = &d.ins;
+    let dst = gpr::<W>(ins.op0_register());
+    let v = x.load_mem(&d.mem, W as usize)?;
+    x.cpu.gpr[dst] = v;
     Ok(())
 }
 
 /// MOV [mem], reg.
-fn mov_store<const W: u8>(x: &mut Exec, ins: &Instruction) -> ExecResult {
+fn mov_store<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let ins = &d.ins;
     let s = if W == 1 {
         gpr8(ins.op1_register())
     } else {
         gpr::<W>(ins.op1_register())
     };
     let v = x.cpu.gpr[s] & mask(W);
-    x.write_seg(seg_of(ins.memory_segment()), x.ea(ins), W as usize, v)
+    x.store_mem(&d.mem, W as usize, v)
 }
 
 /// MOV [mem], imm.
-fn mov_store_imm<const W: u8>(x: &mut Exec, ins: &Instruction) -> ExecResult {
+fn mov_store_imm<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let ins = &d.ins;
     let v = match W {
         1 => u64::from(ins.immediate8()),
         2 => u64::from(ins.immediate16()),
         4 => u64::from(ins.immediate32()),
         _ => ins.immediate32to64() as u64,
     };
-    x.write_seg(seg_of(ins.memory_segment()), x.ea(ins), W as usize, v)
+    x.store_mem(&d.mem, W as usize, v)
 }
 
 /// MOVZX r32, byte [mem].
-fn movzx_load8(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    let d = gpr::<4>(ins.op0_register());
-    let v = x.read_seg(seg_of(ins.memory_segment()), x.ea(ins), 1)?;
-    x.cpu.gpr[d] = v;
+fn movzx_load8(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let ins = &d.ins;
+    let dst = gpr::<4>(ins.op0_register());
+    let v = x.load_mem(&d.mem, 1)?;
+    x.cpu.gpr[dst] = v;
     Ok(())
 }
 
 /// LEA reg, m (the address truncated to the operand size).
-fn lea<const W: u8>(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    let d = gpr::<W>(ins.op0_register());
-    x.cpu.gpr[d] = x.ea(ins) & mask(W);
+fn lea<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let ins = &d.ins;
+    let dst = gpr::<W>(ins.op0_register());
+    x.cpu.gpr[dst] = x.ea_of(&d.mem) & mask(W);
     Ok(())
 }
 
 /// SHL/SHR/SAR reg, imm8 with a non-zero masked count (checked at
 /// selection), flags as `ops::shift` computes them (AF = 0).
-fn shift_ri<const W: u8, const OP: u8>(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    let d = gpr::<W>(ins.op0_register());
+fn shift_ri<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let ins = &d.ins;
+    let dst = gpr::<W>(ins.op0_register());
     let bits = u32::from(W) * 8;
     let m = mask(W);
     let c = u32::from(ins.immediate8()) & (bits - 1);
-    let v = x.cpu.gpr[d] & m;
+    let v = x.cpu.gpr[dst] & m;
     let msb = (v >> (bits - 1)) & 1;
     let (r, cf, of) = match OP {
         // SHL
@@ -246,7 +254,7 @@ fn shift_ri<const W: u8, const OP: u8>(x: &mut Exec, ins: &Instruction) -> ExecR
     };
     let f = cf | if of != 0 { OF } else { 0 } | crate::cpu::flags::szp(W, r);
     x.cpu.flags.set_arith(ARITH, f);
-    x.cpu.gpr[d] = r;
+    x.cpu.gpr[dst] = r;
     Ok(())
 }
 
@@ -259,10 +267,11 @@ fn mul_flags(size: u8, lo: u64, ovf: bool) -> u64 {
 }
 
 /// IMUL r64, r64 (and with an immediate: r64, r64, imm).
-fn imul64<const IMM: u8>(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    let d = gpr::<8>(ins.op0_register());
+fn imul64<const IMM: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let ins = &d.ins;
+    let dst = gpr::<8>(ins.op0_register());
     let (a, b) = match IMM {
-        0 => (x.cpu.gpr[d], x.cpu.gpr[gpr::<8>(ins.op1_register())]),
+        0 => (x.cpu.gpr[dst], x.cpu.gpr[gpr::<8>(ins.op1_register())]),
         8 => (
             x.cpu.gpr[gpr::<8>(ins.op1_register())],
             ins.immediate8to64() as u64,
@@ -275,13 +284,14 @@ fn imul64<const IMM: u8>(x: &mut Exec, ins: &Instruction) -> ExecResult {
     let p = i128::from(a as i64) * i128::from(b as i64);
     let lo = p as u64;
     let ovf = p != i128::from(lo as i64);
-    x.cpu.gpr[d] = lo;
+    x.cpu.gpr[dst] = lo;
     x.cpu.flags.set_arith(ARITH, mul_flags(8, lo, ovf));
     Ok(())
 }
 
 /// MUL r64: RDX:RAX = RAX * r64.
-fn mul64(x: &mut Exec, ins: &Instruction) -> ExecResult {
+fn mul64(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let ins = &d.ins;
     let s = gpr::<8>(ins.op0_register());
     let p = u128::from(x.cpu.gpr[0]) * u128::from(x.cpu.gpr[s]);
     let (lo, hi) = (p as u64, (p >> 64) as u64);
@@ -292,7 +302,8 @@ fn mul64(x: &mut Exec, ins: &Instruction) -> ExecResult {
 }
 
 /// Jcc rel (64-bit code, canonical target).
-fn jcc<const CC: u8>(x: &mut Exec, ins: &Instruction) -> ExecResult {
+fn jcc<const CC: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let ins = &d.ins;
     if x.cpu.flags.cond(CC) {
         x.next_rip = ins.near_branch_target();
     }
@@ -300,13 +311,15 @@ fn jcc<const CC: u8>(x: &mut Exec, ins: &Instruction) -> ExecResult {
 }
 
 /// JMP rel (64-bit code, canonical target).
-fn jmp_rel(x: &mut Exec, ins: &Instruction) -> ExecResult {
+fn jmp_rel(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let ins = &d.ins;
     x.next_rip = ins.near_branch_target();
     Ok(())
 }
 
 /// CALL rel32 (64-bit code, canonical target).
-fn call_rel(x: &mut Exec, ins: &Instruction) -> ExecResult {
+fn call_rel(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let ins = &d.ins;
     let ret = x.next_rip;
     x.push(ret, 8)?;
     x.next_rip = ins.near_branch_target();
@@ -314,7 +327,7 @@ fn call_rel(x: &mut Exec, ins: &Instruction) -> ExecResult {
 }
 
 /// RET (64-bit code, no immediate).
-fn ret64(x: &mut Exec, _ins: &Instruction) -> ExecResult {
+fn ret64(x: &mut Exec, _d: &Decoded) -> ExecResult {
     let t = x.peek(8, 0)?;
     if !is_canonical(t) {
         return Err(Exception::gp(0).into());
@@ -325,20 +338,22 @@ fn ret64(x: &mut Exec, _ins: &Instruction) -> ExecResult {
 }
 
 /// PUSH r64.
-fn push64(x: &mut Exec, ins: &Instruction) -> ExecResult {
+fn push64(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let ins = &d.ins;
     let v = x.cpu.gpr[gpr::<8>(ins.op0_register())];
     x.push(v, 8)
 }
 
 /// POP r64 (not RSP).
-fn pop64(x: &mut Exec, ins: &Instruction) -> ExecResult {
+fn pop64(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let ins = &d.ins;
     let v = x.pop(8)?;
     x.cpu.gpr[gpr::<8>(ins.op0_register())] = v;
     Ok(())
 }
 
 /// A fast handler for `ins`, if its form has one.
-pub fn select(ins: &Instruction) -> Option<Handler> {
+pub fn select(ins: &Instruction) -> Option<Fast> {
     use Code::*;
     if ins.has_lock_prefix() || ins.has_rep_prefix() || ins.has_repne_prefix() {
         return None;
@@ -355,22 +370,18 @@ pub fn select(ins: &Instruction) -> Option<Handler> {
     macro_rules! alu_forms {
         ($op:expr) => {
             match ins.code() {
-                c if rr && is_form(c, $op, Form::Rm64R64) => Some(alu_rr::<8, $op> as Handler),
-                c if rr && is_form(c, $op, Form::Rm32R32) => Some(alu_rr::<4, $op> as Handler),
-                c if r0 && is_form(c, $op, Form::Rm64Imm8) => {
-                    Some(alu_ri::<8, $op, true> as Handler)
-                }
+                c if rr && is_form(c, $op, Form::Rm64R64) => Some(alu_rr::<8, $op> as Fast),
+                c if rr && is_form(c, $op, Form::Rm32R32) => Some(alu_rr::<4, $op> as Fast),
+                c if r0 && is_form(c, $op, Form::Rm64Imm8) => Some(alu_ri::<8, $op, true> as Fast),
                 c if r0 && is_form(c, $op, Form::Rm64Imm32) => {
-                    Some(alu_ri::<8, $op, false> as Handler)
+                    Some(alu_ri::<8, $op, false> as Fast)
                 }
-                c if r0 && is_form(c, $op, Form::Rm32Imm8) => {
-                    Some(alu_ri::<4, $op, true> as Handler)
-                }
+                c if r0 && is_form(c, $op, Form::Rm32Imm8) => Some(alu_ri::<4, $op, true> as Fast),
                 c if r0 && is_form(c, $op, Form::Rm32Imm32) => {
-                    Some(alu_ri::<4, $op, false> as Handler)
+                    Some(alu_ri::<4, $op, false> as Fast)
                 }
-                c if mem(1) && is_form(c, $op, Form::R64Rm64) => Some(alu_rm::<8, $op> as Handler),
-                c if mem(1) && is_form(c, $op, Form::R32Rm32) => Some(alu_rm::<4, $op> as Handler),
+                c if mem(1) && is_form(c, $op, Form::R64Rm64) => Some(alu_rm::<8, $op> as Fast),
+                c if mem(1) && is_form(c, $op, Form::R32Rm32) => Some(alu_rm::<4, $op> as Fast),
                 _ => None,
             }
         };

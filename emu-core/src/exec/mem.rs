@@ -204,9 +204,33 @@ impl Exec<'_> {
         Ok(())
     }
 
+    /// Make the hot path valid for the current state: the segment summary
+    /// (see `cpu::hot`) and the MMU's paging context and privilege class.
+    /// Called before running instructions and again after any that may
+    /// have changed the mode, a segment, CPL, EFLAGS.AC or paging.
+    pub fn prepare_hot(&mut self) {
+        let ctx = self.paging_ctx();
+        self.mmu.hot_prepare(&ctx, self.cpu.cpl() == 3);
+        self.cpu.prepare_hot();
+    }
+
+    /// The linear address of an explicit access the hot path may try.
+    #[inline(always)]
+    fn hot_linear(&self, seg: SegReg, off: u64, write: bool) -> Option<u64> {
+        if self.implicit_supervisor {
+            return None;
+        }
+        self.cpu.hot().linear(seg, off, write)
+    }
+
     /// Read through a segment.
     #[inline]
     pub fn read_seg(&mut self, seg: SegReg, off: u64, size: usize) -> ExecResult<u64> {
+        if let Some(la) = self.hot_linear(seg, off, false) {
+            if let Some(v) = self.mmu.hot_load(la, size) {
+                return Ok(v);
+            }
+        }
         let la = self.linear(seg, off, size, false)?;
         self.read_linear(la, size, AccessKind::Read)
     }
@@ -214,6 +238,12 @@ impl Exec<'_> {
     /// Write through a segment.
     #[inline]
     pub fn write_seg(&mut self, seg: SegReg, off: u64, size: usize, val: u64) -> ExecResult {
+        if let Some(la) = self.hot_linear(seg, off, true) {
+            if let Some(gpa) = self.mmu.hot_store(la, size, val) {
+                self.note_write(gpa);
+                return Ok(());
+            }
+        }
         let la = self.linear(seg, off, size, true)?;
         self.write_linear(la, size, val)
     }
@@ -229,6 +259,16 @@ impl Exec<'_> {
         locked: bool,
         f: &mut dyn FnMut(u64) -> Option<u64>,
     ) -> ExecResult<u64> {
+        if !locked {
+            if let Some(la) = self.hot_linear(seg, off, true) {
+                if let Some((old, gpa)) = self.mmu.hot_rmw(la, size, f) {
+                    if let Some(gpa) = gpa {
+                        self.note_write(gpa);
+                    }
+                    return Ok(old);
+                }
+            }
+        }
         let la = self.linear(seg, off, size, true)?;
         let pg_off = la & (PAGE_SIZE - 1);
         if locked && pg_off + size as u64 <= PAGE_SIZE {

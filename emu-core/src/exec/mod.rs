@@ -1,6 +1,7 @@
 //! The interpreter: fetch, decode with iced-x86, dispatch on `Code`.
 
 pub mod cache;
+pub mod decoded;
 mod fast;
 pub mod io;
 pub mod mem;
@@ -11,6 +12,7 @@ pub mod table;
 use crate::cpu::state::SegReg;
 use crate::cpu::{Cpu, Mode};
 use crate::exception::{Exception, ExecResult, Fault};
+use decoded::Decoded;
 use iced_x86::{Decoder, DecoderError, DecoderOptions, Instruction};
 use io::IoState;
 use softmmu::Mmu;
@@ -123,12 +125,14 @@ impl Exec<'_> {
 /// Execute one instruction. Exceptions are returned, not delivered.
 pub fn step(x: &mut Exec, ins: &mut Instruction, bytes: &mut [u8; 16]) -> StepResult {
     x.io.begin_instruction();
+    x.prepare_hot();
     let queued = x.io.queue.len();
     let r = (|| {
         x.decode(ins, bytes)?;
-        let h = cache::select_handler(ins).ok_or(Fault::Unimplemented)?;
-        x.next_rip = x.mask_ip(ins.next_ip());
-        h(x, ins)
+        let next = x.mask_ip(ins.next_ip());
+        let d = Decoded::new(ins, next, 0).ok_or(Fault::Unimplemented)?;
+        x.next_rip = next;
+        (d.run)(x, &d)
     })();
     match r {
         Ok(()) => {

@@ -117,11 +117,11 @@ fn retf(x: &mut Exec, ins: &Instruction) -> ExecResult {
     if rpl > cpl {
         let new_sp = x.peek(osize, 2 * osize as u64 + extra)?;
         let new_ss = x.peek(osize, 3 * osize as u64 + extra)? as u16;
-        let saved = x.cpu.seg;
+        let saved = x.cpu.segs();
         x.set_cs(cs);
         x.cpu.sreg_mut(SegReg::Ss).dpl = rpl;
         if let Err(e) = x.load_data_segment(SegReg::Ss, new_ss) {
-            x.cpu.seg = saved;
+            x.cpu.restore_segs(saved);
             x.cpu.update_mode();
             return Err(e);
         }
@@ -180,11 +180,11 @@ fn iret(x: &mut Exec, ins: &Instruction) -> ExecResult {
     if rpl > cpl || mode == Mode::Long64 {
         let new_sp = x.peek(osize, 3 * osize as u64)?;
         let new_ss = x.peek(osize, 4 * osize as u64)? as u16;
-        let saved = x.cpu.seg;
+        let saved = x.cpu.segs();
         x.set_cs(cs);
         x.cpu.sreg_mut(SegReg::Ss).dpl = rpl;
         if let Err(e) = x.load_data_segment(SegReg::Ss, new_ss) {
-            x.cpu.seg = saved;
+            x.cpu.restore_segs(saved);
             x.cpu.update_mode();
             return Err(e);
         }

@@ -327,10 +327,10 @@ impl Exec<'_> {
         let old_esp = self.cpu.gpr[4];
         if new_cpl != cpl {
             let (sp, ss_sel) = self.tss_stack(new_cpl, 0)?;
-            let saved = self.cpu.seg;
+            let saved = self.cpu.segs();
             self.cpu.sreg_mut(SegReg::Ss).dpl = new_cpl;
             if let Err(e) = self.load_data_segment(SegReg::Ss, ss_sel) {
-                self.cpu.seg = saved;
+                self.cpu.restore_segs(saved);
                 return Err(e);
             }
             self.set_gpr(4, 4, sp);
@@ -340,7 +340,7 @@ impl Exec<'_> {
                 Ok::<(), Fault>(())
             })();
             if let Err(e) = r {
-                self.cpu.seg = saved;
+                self.cpu.restore_segs(saved);
                 self.cpu.gpr[4] = old_esp;
                 return Err(e);
             }

@@ -203,6 +203,30 @@ fn resolve(hva: Hva, section: u64, size: usize) -> Option<*mut u8> {
     Some(hva.ptr.as_ptr())
 }
 
+/// Load of `size` bytes at byte `off` of a page the front TLB holds, for
+/// [`crate::Mmu::hot_load`]: the caller has checked that its read section is
+/// open (so the mapping is alive). `None` if the access leaves the page.
+pub(crate) fn page_load(page: HostPage, off: u64, size: usize) -> Option<u64> {
+    if off.checked_add(size as u64)? > PAGE_SIZE {
+        return None;
+    }
+    let p = page.0.as_ptr().wrapping_add(off as usize);
+    // SAFETY: the page is mapped while the caller's section is open, and
+    // [p, p+size) lies inside it (checked above).
+    unsafe { load_at(p, size) }
+}
+
+/// Store of `size` bytes at byte `off` of a page the front TLB holds (see
+/// [`page_load`]).
+pub(crate) fn page_store(page: HostPage, off: u64, size: usize, val: u64) -> Option<()> {
+    if off.checked_add(size as u64)? > PAGE_SIZE {
+        return None;
+    }
+    let p = page.0.as_ptr().wrapping_add(off as usize);
+    // SAFETY: as in `page_load`.
+    unsafe { store_at(p, size, val) }
+}
+
 /// Load through an Hva (see [`resolve`]).
 pub(crate) fn hva_load(hva: Hva, section: u64, size: usize) -> Option<u64> {
     let p = resolve(hva, section, size)?;

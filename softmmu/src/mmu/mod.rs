@@ -2,6 +2,7 @@
 //! guest-RAM accessors the CPU uses with the `Hva`s it gets.
 
 mod access;
+mod hot;
 mod shadow;
 mod state;
 mod tlb;
@@ -93,6 +94,11 @@ pub struct Mmu {
     st: State,
     /// Accesses refused because their Hva was stale or out of its page.
     refused: Cell<u64>,
+    /// Front-TLB permission bits of the CPU's hot-path reads and writes
+    /// (see [`Mmu::hot_prepare`]); 0 outside a read section, so the hot
+    /// path never hits then.
+    hot_read: u16,
+    hot_write: u16,
 }
 
 impl Mmu {
@@ -120,6 +126,8 @@ impl Mmu {
             sections: 0,
             st,
             refused: Cell::new(0),
+            hot_read: 0,
+            hot_write: 0,
         }
     }
 
@@ -148,6 +156,8 @@ impl Mmu {
     pub fn leave(&mut self) {
         self.reader.leave();
         self.section = 0;
+        self.hot_read = 0;
+        self.hot_write = 0;
     }
 
     /// Whether the read section is open.

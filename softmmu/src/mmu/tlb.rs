@@ -1,7 +1,11 @@
-//! The front TLB: a small direct-mapped cache of guest-virtual page -> host
-//! page for the hot path.
+//! The front TLB: a small two-way set-associative cache of guest-virtual
+//! page -> host page for the hot path.
 //!
-//! A hit is a compare of the tag, a test of one permission bit and an add.
+//! A hit is a compare of the tag, a test of one permission bit and an add
+//! (a second compare when the page is in the other way). Two ways and a
+//! set index that mixes in higher page-number bits keep copies between
+//! buffers a power-of-two apart (memcpy from 16 MiB to 32 MiB, say) from
+//! evicting each other on every access, which a direct-mapped table does.
 //! Permissions are packed Bochs-style: one bit per (access kind x privilege
 //! class), computed once when the entry is filled, so CR0.WP, SMEP, SMAP and
 //! NX cost nothing at hit time. The privilege classes are user, supervisor
@@ -16,8 +20,12 @@ use crate::addr::{Gva, PAGE_MASK, PAGE_SHIFT};
 use crate::ctx::{Access, AccessKind, PagingCtx};
 use crate::mem::ram::HostPage;
 
-/// Number of entries (a power of two).
-pub(crate) const TLB_ENTRIES: usize = 256;
+/// Number of sets (a power of two).
+const TLB_SETS: usize = 256;
+/// Entries per set.
+const TLB_WAYS: usize = 2;
+/// Number of entries.
+pub(crate) const TLB_ENTRIES: usize = TLB_SETS * TLB_WAYS;
 
 #[derive(Clone, Copy)]
 struct Entry {
@@ -92,8 +100,19 @@ impl FrontTlb {
         }
     }
 
-    fn index(gva: u64) -> usize {
-        ((gva >> PAGE_SHIFT) as usize) & (TLB_ENTRIES - 1)
+    /// The first entry of `gva`'s set (its ways follow it).
+    #[inline(always)]
+    fn set(gva: u64) -> usize {
+        let vpn = gva >> PAGE_SHIFT;
+        (((vpn ^ (vpn >> 8) ^ (vpn >> 16)) as usize) & (TLB_SETS - 1)) * TLB_WAYS
+    }
+
+    /// The entry holding `gva`'s page, if any.
+    #[inline(always)]
+    fn find(&self, gva: u64) -> Option<&Entry> {
+        let tag = (gva & !PAGE_MASK) | 1;
+        let set = &self.entries[Self::set(gva)..Self::set(gva) + TLB_WAYS];
+        set.iter().find(|e| e.tag == tag)
     }
 
     /// Whether the entries belong to `ctx`.
@@ -111,21 +130,42 @@ impl FrontTlb {
     /// The hot path: gpa and host page if `gva`'s page is cached with `bit`.
     #[inline]
     pub(crate) fn lookup(&self, gva: Gva, bit: u16) -> Option<(u64, HostPage)> {
-        let e = &self.entries[Self::index(gva.raw())];
-        if e.tag == (gva.raw() & !PAGE_MASK) | 1 && e.perms & bit != 0 {
+        let e = self.find(gva.raw())?;
+        if e.perms & bit != 0 {
             return Some((e.gpa_page | gva.page_offset(), e.host?));
+        }
+        None
+    }
+
+    /// The hot path's lookup: gpa page and host page. A `bit` of 0 never
+    /// hits.
+    #[inline(always)]
+    pub(crate) fn lookup_page(&self, gva: Gva, bit: u16) -> Option<(u64, HostPage)> {
+        let e = self.find(gva.raw())?;
+        if e.perms & bit != 0 {
+            return Some((e.gpa_page, e.host?));
         }
         None
     }
 
     pub(crate) fn fill(&mut self, gva: Gva, gpa_page: u64, host: HostPage, perms: u16) {
         self.dirty = true;
-        self.entries[Self::index(gva.raw())] = Entry {
-            tag: (gva.raw() & !PAGE_MASK) | 1,
+        let tag = (gva.raw() & !PAGE_MASK) | 1;
+        let set = &mut self.entries[Self::set(gva.raw())..Self::set(gva.raw()) + TLB_WAYS];
+        let new = Entry {
+            tag,
             gpa_page: gpa_page & !PAGE_MASK,
             host: Some(host),
             perms,
         };
+        // Refill in place (more rights after a write fault, say); else the
+        // newest page goes first and the older one moves to the second way.
+        if let Some(e) = set.iter_mut().find(|e| e.tag == tag) {
+            *e = new;
+        } else {
+            set.copy_within(0..TLB_WAYS - 1, 1);
+            set[0] = new;
+        }
     }
 
     pub(crate) fn flush(&mut self) {
@@ -136,8 +176,9 @@ impl FrontTlb {
     }
 
     pub(crate) fn flush_page(&mut self, gva: Gva) {
-        let e = &mut self.entries[Self::index(gva.raw())];
-        if e.tag == (gva.raw() & !PAGE_MASK) | 1 {
+        let tag = (gva.raw() & !PAGE_MASK) | 1;
+        let set = &mut self.entries[Self::set(gva.raw())..Self::set(gva.raw()) + TLB_WAYS];
+        for e in set.iter_mut().filter(|e| e.tag == tag) {
             *e = EMPTY;
         }
     }

@@ -1,0 +1,159 @@
+//! The form an instruction is run from: iced-x86's `Instruction` plus what
+//! the interpreter would otherwise work out again on every execution (the
+//! handler, the memory operand's registers, scale and address-size mask,
+//! the next RIP).
+//!
+//! The specialised handlers of `fast.rs` take a [`Decoded`]; the family
+//! handlers keep taking the `Instruction` and are reached through
+//! [`run_family`], so adding an instruction still touches one family file.
+
+use super::operand::seg_of;
+use super::{fast, table, Exec, Handler};
+use crate::cpu::state::SegReg;
+use crate::exception::ExecResult;
+use iced_x86::{Instruction, OpKind, Register};
+
+/// A handler of the decoded form.
+pub type Fast = fn(&mut Exec, &Decoded) -> ExecResult;
+
+/// No register in a [`MemOp`] slot.
+const NO_REG: u8 = 16;
+
+/// A memory operand with everything but the register values resolved:
+/// the offset is `(disp + base + (index << shift)) & amask`.
+#[derive(Clone, Copy, Debug)]
+pub struct MemOp {
+    /// Displacement; for RIP-relative operands the whole address.
+    pub disp: u64,
+    /// Address-size mask (16, 32 or 64 bits).
+    pub amask: u64,
+    /// GPR numbers, or [`NO_REG`].
+    pub base: u8,
+    pub index: u8,
+    pub shift: u8,
+    pub seg: SegReg,
+}
+
+impl MemOp {
+    /// The memory operand of `ins` (meaningless if it has none).
+    fn of(ins: &Instruction) -> MemOp {
+        let gpr = |r: Register| match r {
+            Register::None => NO_REG,
+            r => r.full_register().number() as u8,
+        };
+        let base = ins.memory_base();
+        let index = ins.memory_index();
+        let mut m = MemOp {
+            disp: ins.memory_displacement64(),
+            amask: u64::MAX,
+            base: NO_REG,
+            index: NO_REG,
+            shift: ins.memory_index_scale().trailing_zeros() as u8,
+            seg: seg_of(ins.memory_segment()),
+        };
+        if base == Register::RIP {
+            return m;
+        }
+        if base == Register::EIP {
+            m.amask = 0xffff_ffff;
+            return m;
+        }
+        // The address size: of the base or index register, else of the
+        // displacement (as `Exec::ea` computes it).
+        let mut asize = ins.memory_displ_size();
+        if base != Register::None {
+            asize = base.size() as u32;
+        }
+        if index != Register::None {
+            asize = index.size() as u32;
+        }
+        m.amask = match asize {
+            2 => 0xffff,
+            4 => 0xffff_ffff,
+            _ => u64::MAX,
+        };
+        m.base = gpr(base);
+        m.index = gpr(index);
+        m
+    }
+}
+
+/// One decoded instruction, ready to run.
+#[derive(Clone)]
+pub struct Decoded {
+    pub ins: Instruction,
+    /// The handler: a specialised form from `fast.rs`, or [`run_family`].
+    pub run: Fast,
+    /// The family handler of the instruction's `Code` (what [`run_family`]
+    /// calls).
+    pub family: Handler,
+    pub mem: MemOp,
+    /// RIP of the next instruction, masked to the code size.
+    pub next: u64,
+    /// Block-ending class (see `cache.rs`); 0 for plain instructions.
+    pub kind: u8,
+}
+
+impl Decoded {
+    /// The decoded form of `ins`; `None` if softvm does not implement it.
+    pub fn new(ins: &Instruction, next: u64, kind: u8) -> Option<Decoded> {
+        let family = table::handler(ins.code())?;
+        let run = fast::select(ins).unwrap_or(run_family as Fast);
+        let has_mem = (0..ins.op_count()).any(|i| ins.op_kind(i) == OpKind::Memory);
+        let mem = if has_mem {
+            MemOp::of(ins)
+        } else {
+            MemOp {
+                disp: 0,
+                amask: 0,
+                base: NO_REG,
+                index: NO_REG,
+                shift: 0,
+                seg: SegReg::Ds,
+            }
+        };
+        Some(Decoded {
+            ins: *ins,
+            run,
+            family,
+            mem,
+            next,
+            kind,
+        })
+    }
+}
+
+/// Run an instruction through its family handler.
+pub fn run_family(x: &mut Exec, d: &Decoded) -> ExecResult {
+    (d.family)(x, &d.ins)
+}
+
+impl Exec<'_> {
+    /// The segment offset of a decoded memory operand.
+    #[inline(always)]
+    pub fn ea_of(&self, m: &MemOp) -> u64 {
+        let g = &self.cpu.gpr;
+        let mut ea = m.disp;
+        if m.base != NO_REG {
+            ea = ea.wrapping_add(g[usize::from(m.base & 15)]);
+        }
+        if m.index != NO_REG {
+            ea = ea.wrapping_add(g[usize::from(m.index & 15)] << m.shift);
+        }
+        ea & m.amask
+    }
+
+    /// Read `size` bytes of a decoded memory operand.
+    #[inline(always)]
+    pub fn load_mem(&mut self, m: &MemOp, size: usize) -> ExecResult<u64> {
+        let ea = self.ea_of(m);
+        self.read_seg(m.seg, ea, size)
+    }
+
+    /// Write `size` bytes of a decoded memory operand.
+    #[inline(always)]
+    pub fn store_mem(&mut self, m: &MemOp, size: usize, val: u64) -> ExecResult {
+        let ea = self.ea_of(m);
+        self.write_seg(m.seg, ea, size, val)
+    }
+}

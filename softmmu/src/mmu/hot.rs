@@ -1,0 +1,85 @@
+//! The CPU's hot path: a load or store that hits the front TLB goes from a
+//! linear address to guest RAM in one call, without building a
+//! [`crate::Translation`] or an [`crate::Hva`].
+//!
+//! The usual path re-checks the paging context and the read section on
+//! every access, and the CPU recomputes its privilege class each time.
+//! Within a run of instructions none of these can change unless an
+//! instruction ends the run (CR and MSR writes, far transfers, IRET,
+//! POPF, STAC/CLAC), so the CPU states them once with
+//! [`Mmu::hot_prepare`] and the MMU keeps the two permission bits its
+//! accesses need. Leaving the read section clears them, so a hot access
+//! outside a section always misses and takes the checked path.
+
+use super::tlb::access_bit;
+use super::Mmu;
+use crate::addr::{Gva, PAGE_MASK};
+use crate::ctx::{Access, AccessKind, PagingCtx};
+use crate::mem::ram;
+
+impl Mmu {
+    /// Make the hot path valid for `ctx` and an explicit access at
+    /// privilege `user`: enters the read section and adopts `ctx` (the
+    /// front TLB is emptied if it was filled under another context).
+    ///
+    /// The caller must call this again before the next hot access whenever
+    /// CR0, CR3, CR4, EFER, EFLAGS.AC or the CPL may have changed.
+    pub fn hot_prepare(&mut self, ctx: &PagingCtx, user: bool) {
+        self.enter();
+        if !self.st.tlb.ctx_matches(ctx) {
+            self.st.switch_ctx(ctx);
+        }
+        let acc = |kind| Access {
+            kind,
+            user,
+            implicit: false,
+        };
+        self.hot_read = access_bit(acc(AccessKind::Read), ctx.ac);
+        self.hot_write = access_bit(acc(AccessKind::Write), ctx.ac);
+    }
+
+    /// Load `size` (1, 2, 4, 8) bytes at linear address `la` if its page is
+    /// in the front TLB with read permission and the access stays in the
+    /// page; `None` means "take the checked path" (which also faults).
+    #[inline]
+    pub fn hot_load(&mut self, la: u64, size: usize) -> Option<u64> {
+        let (_, page) = self.st.tlb.lookup_page(Gva::new(la), self.hot_read)?;
+        let v = ram::page_load(page, la & PAGE_MASK, size)?;
+        self.st.stats.tlb_hits += 1;
+        Some(v)
+    }
+
+    /// Store the low `size` bytes of `val` at `la` under the same
+    /// conditions as [`Mmu::hot_load`] (with write permission, so dirty
+    /// logging was done when the entry was filled). Returns the guest
+    /// physical address written, for the CPU's code-page check.
+    #[inline]
+    pub fn hot_store(&mut self, la: u64, size: usize, val: u64) -> Option<u64> {
+        let (gpa_page, page) = self.st.tlb.lookup_page(Gva::new(la), self.hot_write)?;
+        ram::page_store(page, la & PAGE_MASK, size, val)?;
+        self.st.stats.tlb_hits += 1;
+        Some(gpa_page | (la & PAGE_MASK))
+    }
+
+    /// A read-modify-write that is not LOCKed (a load, then a store if
+    /// `f` returns a value) on a page the front TLB holds writable.
+    /// Returns the old value and the guest physical address if something
+    /// was stored; `None` (nothing done) means "take the checked path".
+    #[inline]
+    pub fn hot_rmw(
+        &mut self,
+        la: u64,
+        size: usize,
+        f: &mut dyn FnMut(u64) -> Option<u64>,
+    ) -> Option<(u64, Option<u64>)> {
+        let (gpa_page, page) = self.st.tlb.lookup_page(Gva::new(la), self.hot_write)?;
+        let off = la & PAGE_MASK;
+        let old = ram::page_load(page, off, size)?;
+        self.st.stats.tlb_hits += 1;
+        let Some(new) = f(old) else {
+            return Some((old, None));
+        };
+        ram::page_store(page, off, size, new)?;
+        Some((old, Some(gpa_page | off)))
+    }
+}
