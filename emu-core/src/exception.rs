@@ -22,27 +22,53 @@ pub mod vector {
 }
 
 /// A guest-visible exception: a value, never a host error.
+///
+/// Laid out in 16 bytes with a niche (the `bool`s), so that [`Fault`],
+/// `ExecResult<()>` and `ExecResult<u64>` are 16 bytes too and every
+/// instruction handler returns in two registers rather than through memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Exception {
+    /// For #PF, the faulting linear address (goes to CR2 on delivery).
+    addr: u64,
+    code: u32,
     pub vector: u8,
-    pub error_code: Option<u32>,
-    /// The faulting linear address, for #PF (goes to CR2 on delivery).
-    pub cr2: Option<u64>,
+    has_code: bool,
+    has_addr: bool,
 }
 
 impl Exception {
     pub const fn new(vector: u8) -> Exception {
         Exception {
+            addr: 0,
+            code: 0,
             vector,
-            error_code: None,
-            cr2: None,
+            has_code: false,
+            has_addr: false,
         }
     }
     pub const fn with_code(vector: u8, code: u32) -> Exception {
         Exception {
+            addr: 0,
+            code,
             vector,
-            error_code: Some(code),
-            cr2: None,
+            has_code: true,
+            has_addr: false,
+        }
+    }
+    /// The error code, when the instruction supplied one.
+    pub const fn error_code(&self) -> Option<u32> {
+        if self.has_code {
+            Some(self.code)
+        } else {
+            None
+        }
+    }
+    /// The faulting address of a #PF (for CR2).
+    pub const fn cr2(&self) -> Option<u64> {
+        if self.has_addr {
+            Some(self.addr)
+        } else {
+            None
         }
     }
     pub const fn ud() -> Exception {
@@ -65,9 +91,11 @@ impl Exception {
     }
     pub const fn pf(addr: u64, code: u32) -> Exception {
         Exception {
+            addr,
+            code,
             vector: vector::PF,
-            error_code: Some(code),
-            cr2: Some(addr),
+            has_code: true,
+            has_addr: true,
         }
     }
 
@@ -103,3 +131,15 @@ impl From<Exception> for Fault {
 }
 
 pub type ExecResult<T = ()> = Result<T, Fault>;
+
+#[cfg(test)]
+mod size_tests {
+    use super::{ExecResult, Fault};
+
+    #[test]
+    fn results_fit_in_two_registers() {
+        assert_eq!(std::mem::size_of::<Fault>(), 16);
+        assert_eq!(std::mem::size_of::<ExecResult>(), 16);
+        assert_eq!(std::mem::size_of::<ExecResult<u64>>(), 16);
+    }
+}

@@ -113,7 +113,7 @@ pub fn step64(regs: &mut Regs, code: &[u8], mem: &mut FlatMem) -> Result<(), Ste
         StepResult::Exception(e) => {
             return Err(StepError::Exception {
                 vector: e.vector,
-                error_code: e.error_code,
+                error_code: e.error_code(),
             })
         }
         StepResult::Unimplemented => {

@@ -533,8 +533,8 @@ fn report(sink: &dyn CpuSink, r: &StepResult, rip: u64, ins: &Instruction) {
         StepResult::Exception(e) => sink.event(&CpuEvent::Exception {
             rip,
             vector: e.vector,
-            error_code: e.error_code,
-            cr2: e.cr2,
+            error_code: e.error_code(),
+            cr2: e.cr2(),
         }),
         StepResult::Unimplemented => sink.event(&CpuEvent::Unimplemented { rip }),
         StepResult::Exit => {}

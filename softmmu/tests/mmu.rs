@@ -38,7 +38,7 @@ fn shadow_entries_answer_tlb_conflicts_without_walking() {
     let (mem, mut mmu) = setup();
     let mut t = Tables::new(&mem, 0x1000);
     // Pages 0x101, 0x202 and 0x303 fall in the same two-way front-TLB set
-    // (the set index is the page number xor its higher bytes), so a round
+    // (the set index is the low byte of the page number xor the next byte), so a round
     // robin over the three misses the TLB every time.
     let pages = [0x10_1000u64, 0x20_2000, 0x30_3000];
     for (i, gva) in pages.iter().enumerate() {

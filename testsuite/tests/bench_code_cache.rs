@@ -120,6 +120,85 @@ fn store_into_a_loop_body() {
     check(&img, "0000000000000028\n");
 }
 
+/// Blocks continue at the targets of direct JMPs and CALLs in their page
+/// and run through conditional branches (side exits): forward and backward
+/// jumps, `call` to the next instruction, calls in both arms of a branch.
+#[test]
+fn followed_jumps_calls_and_side_exits() {
+    let img = guest::long_mode(|a| {
+        let puthex = guest::puthex_routine_after_jump(a)?;
+        let mut here = a.create_label();
+        let mut back = a.create_label();
+        let mut fwd = a.create_label();
+        let mut f = a.create_label();
+        let mut after = a.create_label();
+        let mut lp = a.create_label();
+        let mut odd = a.create_label();
+        let mut join = a.create_label();
+        // `call` to the next instruction pushes that instruction's address.
+        a.call(here)?;
+        a.set_label(&mut here)?;
+        a.pop(rbx)?;
+        a.lea(rcx, qword_ptr(here))?;
+        a.sub(rbx, rcx)?;
+        a.jmp(fwd)?;
+        a.set_label(&mut back)?;
+        a.add(rbx, 0x100)?;
+        a.jmp(after)?;
+        a.set_label(&mut fwd)?;
+        a.add(rbx, 0x10)?;
+        a.jmp(back)?;
+        // f: rax += rdi
+        a.set_label(&mut f)?;
+        a.add(rax, rdi)?;
+        a.ret()?;
+        a.set_label(&mut after)?;
+        a.xor(eax, eax)?;
+        a.mov(ecx, 10)?;
+        a.set_label(&mut lp)?;
+        a.mov(edi, ecx)?;
+        a.test(ecx, 1)?;
+        a.jnz(odd)?;
+        a.call(f)?;
+        a.jmp(join)?;
+        a.set_label(&mut odd)?;
+        a.shl(rdi, 8)?;
+        a.call(f)?;
+        a.set_label(&mut join)?;
+        a.dec(ecx)?;
+        a.jnz(lp)?;
+        a.add(rax, rbx)?;
+        a.call(puthex)?;
+        guest::exit(a, 0)
+    })
+    .unwrap();
+    // Evens 2+4+6+8+10 = 0x1e, odds (1+3+5+7+9) << 8 = 0x1900, and 0x110.
+    check(&img, "0000000000001A2E\n");
+}
+
+/// A store, after a followed jump in the same block, into the instruction
+/// the block would run next.
+#[test]
+fn store_after_a_followed_jump() {
+    let img = guest::long_mode(|a| {
+        let puthex = guest::puthex_routine_after_jump(a)?;
+        let mut skip = a.create_label();
+        let mut target = a.create_label();
+        a.lea(rdi, qword_ptr(target))?;
+        a.jmp(skip)?;
+        a.int3()?;
+        a.set_label(&mut skip)?;
+        // The imm32 of `mov eax, imm32` (B8 id) is at +1.
+        a.mov(dword_ptr(rdi + 1), 0x6666_6666)?;
+        a.set_label(&mut target)?;
+        a.mov(eax, 0x1111_1111)?;
+        a.call(puthex)?;
+        guest::exit(a, 0)
+    })
+    .unwrap();
+    check(&img, "0000000066666666\n");
+}
+
 #[test]
 fn write_code_then_jump_to_it() {
     let img = guest::long_mode(|a| {

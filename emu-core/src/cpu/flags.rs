@@ -258,6 +258,7 @@ impl Flags {
     }
 
     /// Evaluate condition code `cc` (the low nibble of Jcc/SETcc/CMOVcc).
+    #[inline]
     pub fn cond(&self, cc: u8) -> bool {
         // Fast answers for the usual CMP/SUB/TEST/INC/DEC + Jcc pairs.
         let m = mask(self.size);

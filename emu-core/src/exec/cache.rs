@@ -62,8 +62,6 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 /// Longest block, in instructions.
 pub const MAX_BLOCK_INSNS: usize = 48;
-/// Bytes read at once to decode a block.
-const WINDOW: usize = 768;
 /// Entries of the per-vCPU block table (a power of two).
 const MAP_ENTRIES: usize = 8192;
 /// Decoded instructions kept per vCPU before the cache is emptied.
@@ -135,13 +133,24 @@ impl CodePages {
                 if cur & 1 == 0 {
                     return false;
                 }
-                // A failed exchange means someone else moved the counter:
-                // the blocks of `cur` are invalid either way.
-                let _ = v.compare_exchange(cur, cur + 1, AcqRel, Relaxed);
+                Self::invalidate(v, cur);
                 true
             }
             None => false,
         }
+    }
+
+    #[cold]
+    fn invalidate(v: &AtomicU64, cur: u64) {
+        // A failed exchange means someone else moved the counter: the
+        // blocks of `cur` are invalid either way.
+        let _ = v.compare_exchange(cur, cur + 1, AcqRel, Relaxed);
+    }
+
+    /// The counter of page `gfn`, if it was ever marked.
+    #[inline]
+    pub fn counter(&self, gfn: u64) -> Option<&AtomicU64> {
+        self.cell(gfn)
     }
 
     /// The current version of page `gfn` (0 if never marked).
@@ -188,8 +197,8 @@ const K_ENDS: u8 = 1;
 const K_SYSTEM: u8 = 2;
 /// Serializing (CPUID, IRET, privileged instructions).
 const K_SERIALIZING: u8 = 4;
-/// A direct near jump (Jcc, JMP rel, LOOP, JrCXZ): the only instructions
-/// after which the next block may reuse this block's translation.
+/// A direct near jump (Jcc, JMP rel, LOOP, JrCXZ): a block that ends in
+/// one and jumps back to its own start runs again without a lookup.
 const K_DIRECT: u8 = 8;
 
 /// A slot of the block table.
@@ -238,8 +247,8 @@ pub struct Blocks {
     suspects: Vec<u64>,
     /// The translation of the block being run.
     cur: Option<Last>,
-    /// The translation the next lookup may reuse (set after a direct near
-    /// jump, when the target is in the same page).
+    /// The translation the next lookup may reuse when the next block starts
+    /// in the same page (set when a block ends without ending the batch).
     last: Option<Last>,
     enabled: bool,
     pub stats: CacheStats,
@@ -321,7 +330,7 @@ impl Blocks {
     /// The block at CS:RIP, decoding it if needed. `None`: run one
     /// instruction through [`step`] (faults, MMIO, page-crossing or
     /// unimplemented instructions, CS limit).
-    fn lookup(&mut self, x: &mut Exec) -> Option<(usize, usize)> {
+    fn lookup(&mut self, x: &mut Exec) -> Option<Entry> {
         let mode = x.cpu.mode();
         let bitness = mode.bitness();
         let rip = x.cpu.rip;
@@ -340,12 +349,15 @@ impl Blocks {
             Some(l) if l.la_page == la & !(PAGE_SIZE - 1) && l.bitness == bitness => {
                 l.gpa_page | (la & (PAGE_SIZE - 1))
             }
-            _ => match x.translate_la(la, AccessKind::Fetch) {
-                Ok(Translation::Ram { gpa, hva: h }) => {
-                    hva = Some(h);
-                    gpa.raw()
-                }
-                _ => return None,
+            _ => match x.mmu.hot_fetch_gpa(la) {
+                Some(gpa) => gpa,
+                None => match x.translate_la(la & !(PAGE_SIZE - 1), AccessKind::Fetch) {
+                    Ok(Translation::Ram { gpa, hva: h }) => {
+                        hva = Some(h);
+                        gpa.raw() | (la & (PAGE_SIZE - 1))
+                    }
+                    _ => return None,
+                },
             },
         };
         self.last = None;
@@ -364,11 +376,11 @@ impl Blocks {
             && (long || e.last_byte <= u64::from(x.cpu.sreg(SegReg::Cs).limit))
         {
             self.stats.hits += 1;
-            return Some((e.start as usize, e.len as usize));
+            return Some(*e);
         }
         let hva = match hva {
             Some(h) => h,
-            None => match x.translate_la(la, AccessKind::Fetch) {
+            None => match x.translate_la(la & !(PAGE_SIZE - 1), AccessKind::Fetch) {
                 Ok(Translation::Ram { hva, .. }) => hva,
                 _ => return None,
             },
@@ -386,7 +398,7 @@ impl Blocks {
         bitness: u32,
         long: bool,
         hva: softmmu::Hva,
-    ) -> Option<(usize, usize)> {
+    ) -> Option<Entry> {
         let gfn = gpa >> 12;
         // Mark first, then read: see the module docs.
         let (version, fresh) = x.code.mark(gfn)?;
@@ -396,10 +408,10 @@ impl Blocks {
             }
             self.suspects.push(gfn);
         }
+        // The whole page: a followed JMP or CALL may go backwards in it.
         let off = (gpa & (PAGE_SIZE - 1)) as usize;
-        let n = (PAGE_SIZE as usize - off).min(WINDOW);
-        let mut buf = [0u8; WINDOW];
-        x.mmu.load_bytes(hva, &mut buf[..n]);
+        let mut page = [0u8; PAGE_SIZE as usize];
+        x.mmu.load_bytes(hva, &mut page);
         if self.insns.len() + MAX_BLOCK_INSNS > ARENA_INSNS {
             self.flush();
         }
@@ -411,7 +423,10 @@ impl Blocks {
         } else {
             0xffff
         };
-        let mut dec = Decoder::with_ip(bitness, &buf[..n], rip, DecoderOptions::NONE);
+        let page_ip = rip.wrapping_sub(off as u64);
+        let mut dec = Decoder::with_ip(bitness, &page, page_ip, DecoderOptions::NONE);
+        dec.set_position(off).ok()?;
+        dec.set_ip(rip);
         let mut ins = Instruction::default();
         let mut bytes = 0u64;
         while self.insns.len() - start < MAX_BLOCK_INSNS {
@@ -424,7 +439,16 @@ impl Blocks {
                 break;
             }
             let kind = classify(&ins);
-            let Some(d) = Decoded::new(&ins, ins.next_ip() & ip_mask, kind) else {
+            // A direct JMP or CALL to this page continues the block at its
+            // target (64-bit code: see `fast::follows`).
+            let follow = super::fast::follows(&ins)
+                && ins.near_branch_target().wrapping_sub(page_ip) < PAGE_SIZE;
+            let (next, kind) = if follow {
+                (ins.near_branch_target(), kind & !K_ENDS)
+            } else {
+                (ins.next_ip() & ip_mask, kind)
+            };
+            let Some(d) = Decoded::new(&ins, next, kind) else {
                 break;
             };
             bytes += ins.len() as u64;
@@ -432,13 +456,18 @@ impl Blocks {
             if kind & K_ENDS != 0 {
                 break;
             }
+            if follow {
+                let at = next.wrapping_sub(page_ip) as usize;
+                dec.set_position(at).ok()?;
+                dec.set_ip(next);
+            }
         }
         let len = self.insns.len() - start;
         if len == 0 {
             return None;
         }
         self.stats.builds += 1;
-        self.map[idx] = Entry {
+        let e = Entry {
             gpa,
             rip,
             version,
@@ -447,7 +476,8 @@ impl Blocks {
             start: start as u32,
             len: len as u32,
         };
-        Some((start, len))
+        self.map[idx] = e;
+        Some(e)
     }
 }
 
@@ -525,7 +555,10 @@ pub(super) fn classify(ins: &Instruction) -> u8 {
     if direct {
         k |= K_DIRECT;
     }
-    if system || near_branch {
+    // A conditional branch is a side exit: when taken, the block loop
+    // sees RIP leave the block and stops; when not, the block goes on.
+    let conditional = ins.flow_control() == FlowControl::ConditionalBranch;
+    if system || (near_branch && !conditional) {
         k |= K_ENDS;
     }
     if system {
@@ -556,14 +589,22 @@ pub fn run_batch(
     cache.check_memory(x.mmu.memory());
     cache.last = None;
     let budget = budget.max(1);
-    let mut done = 0u64;
     if !cache.enabled || x.cpu.flags.test(crate::cpu::flags::TF) {
         cache.stats.uncached += 1;
         return (step(x, ins, bytes), 1);
     }
     x.prepare_hot();
+    // Reads the VMM completed belong to the instruction that asked for
+    // them, which is the first of this batch: it restarts through `step`,
+    // so cached instructions never see completed reads (and I/O they
+    // queue ends the batch, so they start with an empty queue).
+    let mut done = 0u64;
+    let mut uncached = x.io.has_completed();
+    let pages = x.code;
     loop {
-        let Some((start, len)) = cache.lookup(x) else {
+        let block = if uncached { None } else { cache.lookup(x) };
+        let Some(e) = block else {
+            uncached = false;
             cache.last = None;
             cache.stats.uncached += 1;
             let r = step(x, ins, bytes);
@@ -575,77 +616,90 @@ pub fn run_batch(
             if r != StepResult::Done || needs_loop(x) || done >= budget || serial {
                 return (r, done);
             }
+            x.signals.attention = false;
             // The instruction may have changed what the hot path relies on.
             x.prepare_hot();
-            x.signals.attention = false;
             continue;
         };
-        let mut i = start;
-        let end = start + len;
-        while i < end {
-            let d = &cache.insns[i];
-            i += 1;
-            // Reads the VMM completed belong to the first instruction of a
-            // batch; later instructions start with nothing completed and,
-            // since queued I/O ends the batch, an empty queue.
-            let first = done == 0;
-            if first {
-                x.io.begin_instruction();
-            }
-            let queued = if first { x.io.queue.len() } else { 0 };
-            x.next_rip = d.next;
-            match (d.run)(x, d) {
-                Ok(()) => {
-                    x.cpu.rip = x.next_rip;
-                    x.cpu.instret = x.cpu.instret.wrapping_add(1);
-                    if first {
-                        x.io.end_instruction();
-                    }
-                    done += 1;
-                }
-                Err(Fault::Exit) => {
-                    x.io.queue.truncate(queued);
+        let counter = pages.counter(e.gpa >> 12);
+        // A block that branches back to its own start runs again from here
+        // while nothing changed its page (see `CodePages`).
+        loop {
+            let start = e.start as usize;
+            let end = start + (e.len as u64).min(budget - done) as usize;
+            // Only a block's first instruction can start with queued I/O:
+            // an instruction that queues some ends its block.
+            let queued = x.io.queue.len();
+            let mut ran = 0usize;
+            let mut kind = 0;
+            let mut fault = None;
+            for d in &cache.insns[start..end] {
+                ran += 1;
+                x.next_rip = d.next;
+                if let Err(f) = (d.run)(x, d) {
                     *ins = d.ins;
-                    cache.last = None;
-                    return (StepResult::Exit, done + 1);
+                    fault = Some(f);
+                    break;
                 }
-                Err(Fault::Exception(e)) => {
-                    x.io.end_instruction();
-                    *ins = d.ins;
-                    cache.last = None;
-                    return (StepResult::Exception(e), done + 1);
-                }
-                Err(Fault::Unimplemented) => {
-                    // A handler refused a form it does not support: decode
-                    // again through the slow path so `bytes` is filled.
-                    x.io.end_instruction();
-                    cache.last = None;
-                    let _ = x.decode(ins, bytes);
-                    return (StepResult::Unimplemented, done + 1);
+                x.cpu.rip = x.next_rip;
+                x.cpu.instret = x.cpu.instret.wrapping_add(1);
+                if d.kind & K_ENDS != 0 || x.signals.attention || x.next_rip != d.next {
+                    kind = d.kind | K_ENDS;
+                    break;
                 }
             }
-            if d.kind != 0 || x.signals.attention || x.next_rip != d.next {
-                let kind = d.kind;
-                if kind & K_SERIALIZING != 0 {
-                    cache.serialize(x.code);
-                }
-                if kind & K_DIRECT != 0 {
-                    cache.last = cache.cur;
-                }
-                if needs_loop(x) || kind & K_SYSTEM != 0 {
-                    *ins = cache.insns[i - 1].ins;
-                    return (StepResult::Done, done);
-                }
-                x.signals.attention = false;
-                break;
+            done += ran as u64;
+            if let Some(f) = fault {
+                cache.last = None;
+                return (cached_fault(x, f, queued, ins, bytes), done);
             }
-            if done >= budget {
-                *ins = cache.insns[i - 1].ins;
+            if kind & K_SERIALIZING != 0 {
+                cache.serialize(x.code);
+            }
+            // The next block may reuse this one's code translation: paging,
+            // CPL and CS change only in instructions that end the batch.
+            cache.last = cache.cur;
+            if needs_loop(x) || kind & K_SYSTEM != 0 || done >= budget {
+                *ins = cache.insns[start + ran - 1].ins;
                 return (StepResult::Done, done);
             }
+            let again = kind & K_DIRECT != 0
+                && !x.signals.attention
+                && x.cpu.rip == e.rip
+                && counter.is_some_and(|c| c.load(Acquire) == e.version);
+            if !again {
+                break;
+            }
+            cache.stats.hits += 1;
         }
-        if done >= budget {
-            return (StepResult::Done, done);
+        x.signals.attention = false;
+    }
+}
+
+/// The result of a cached instruction that did not complete.
+#[cold]
+fn cached_fault(
+    x: &mut Exec,
+    f: Fault,
+    queued: usize,
+    ins: &mut Instruction,
+    bytes: &mut [u8; 16],
+) -> StepResult {
+    match f {
+        Fault::Exit => {
+            x.io.queue.truncate(queued);
+            StepResult::Exit
+        }
+        Fault::Exception(e) => {
+            x.io.end_instruction();
+            StepResult::Exception(e)
+        }
+        Fault::Unimplemented => {
+            // A handler refused a form it does not support: decode again
+            // through the slow path so `bytes` is filled.
+            x.io.end_instruction();
+            let _ = x.decode(ins, bytes);
+            StepResult::Unimplemented
         }
     }
 }

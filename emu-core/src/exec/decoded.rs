@@ -88,8 +88,11 @@ pub struct Decoded {
     /// calls).
     pub family: Handler,
     pub mem: MemOp,
-    /// RIP of the next instruction, masked to the code size.
+    /// RIP of the next instruction, masked to the code size (for a JMP or
+    /// CALL the block cache follows, the target: see `fast::follows`).
     pub next: u64,
+    /// The target of a near branch with an immediate target, else 0.
+    pub target: u64,
     /// Block-ending class (see `cache.rs`); 0 for plain instructions.
     pub kind: u8,
 }
@@ -112,12 +115,19 @@ impl Decoded {
                 seg: SegReg::Ds,
             }
         };
+        let target = match ins.op0_kind() {
+            OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64 => {
+                ins.near_branch_target()
+            }
+            _ => 0,
+        };
         Some(Decoded {
             ins: *ins,
             run,
             family,
             mem,
             next,
+            target,
             kind,
         })
     }

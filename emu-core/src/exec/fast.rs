@@ -13,6 +13,7 @@ use super::decoded::{Decoded, Fast};
 use super::mem::is_canonical;
 use super::Exec;
 use crate::cpu::flags::{mask, parity, sign_bit, Flags, ARITH, CF, OF, SF};
+use crate::cpu::state::SegReg;
 use crate::exception::{Exception, ExecResult};
 use iced_x86::{Code, CodeSize, Instruction, OpKind, Register};
 
@@ -303,32 +304,31 @@ fn mul64(x: &mut Exec, d: &Decoded) -> ExecResult {
 
 /// Jcc rel (64-bit code, canonical target).
 fn jcc<const CC: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
-    let ins = &d.ins;
     if x.cpu.flags.cond(CC) {
-        x.next_rip = ins.near_branch_target();
+        x.next_rip = d.target;
     }
     Ok(())
 }
 
 /// JMP rel (64-bit code, canonical target).
 fn jmp_rel(x: &mut Exec, d: &Decoded) -> ExecResult {
-    let ins = &d.ins;
-    x.next_rip = ins.near_branch_target();
+    x.next_rip = d.target;
     Ok(())
 }
 
 /// CALL rel32 (64-bit code, canonical target).
 fn call_rel(x: &mut Exec, d: &Decoded) -> ExecResult {
-    let ins = &d.ins;
-    let ret = x.next_rip;
-    x.push(ret, 8)?;
-    x.next_rip = ins.near_branch_target();
+    // Not `x.next_rip`: a block that follows the call holds the target
+    // there (see `follows`).
+    let ret = d.ins.next_ip();
+    push_q(x, ret)?;
+    x.next_rip = d.target;
     Ok(())
 }
 
 /// RET (64-bit code, no immediate).
 fn ret64(x: &mut Exec, _d: &Decoded) -> ExecResult {
-    let t = x.peek(8, 0)?;
+    let t = x.read_seg(SegReg::Ss, x.cpu.gpr[4], 8)?;
     if !is_canonical(t) {
         return Err(Exception::gp(0).into());
     }
@@ -337,19 +337,35 @@ fn ret64(x: &mut Exec, _d: &Decoded) -> ExecResult {
     Ok(())
 }
 
+/// Push a qword in 64-bit code (where the stack is always 8 bytes wide).
+#[inline(always)]
+fn push_q(x: &mut Exec, v: u64) -> ExecResult {
+    let sp = x.cpu.gpr[4].wrapping_sub(8);
+    x.write_seg(SegReg::Ss, sp, 8, v)?;
+    x.cpu.gpr[4] = sp;
+    Ok(())
+}
+
 /// PUSH r64.
 fn push64(x: &mut Exec, d: &Decoded) -> ExecResult {
-    let ins = &d.ins;
-    let v = x.cpu.gpr[gpr::<8>(ins.op0_register())];
-    x.push(v, 8)
+    let v = x.cpu.gpr[gpr::<8>(d.ins.op0_register())];
+    push_q(x, v)
 }
 
 /// POP r64 (not RSP).
 fn pop64(x: &mut Exec, d: &Decoded) -> ExecResult {
-    let ins = &d.ins;
-    let v = x.pop(8)?;
-    x.cpu.gpr[gpr::<8>(ins.op0_register())] = v;
+    let v = x.read_seg(SegReg::Ss, x.cpu.gpr[4], 8)?;
+    x.cpu.gpr[4] = x.cpu.gpr[4].wrapping_add(8);
+    x.cpu.gpr[gpr::<8>(d.ins.op0_register())] = v;
     Ok(())
+}
+
+/// Whether `ins` is a direct JMP or CALL with a fast handler, whose
+/// target the decoded-block cache may continue decoding at: those
+/// handlers take nothing from `Decoded::next`, which then holds the target.
+pub fn follows(ins: &Instruction) -> bool {
+    use Code::*;
+    matches!(ins.code(), Jmp_rel8_64 | Jmp_rel32_64 | Call_rel32_64) && select(ins).is_some()
 }
 
 /// A fast handler for `ins`, if its form has one.

@@ -45,6 +45,13 @@ impl IoState {
         self.cursor = 0;
     }
 
+    /// Whether the VMM has answered reads of an instruction that has not
+    /// completed yet.
+    #[inline]
+    pub fn has_completed(&self) -> bool {
+        !self.completed.is_empty()
+    }
+
     /// The instruction completed: forget its reads.
     #[inline]
     pub fn end_instruction(&mut self) {

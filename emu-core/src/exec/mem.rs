@@ -223,20 +223,26 @@ impl Exec<'_> {
         self.cpu.hot().linear(seg, off, write)
     }
 
-    /// Read through a segment.
-    #[inline]
+    /// Read through a segment. The hot path is inlined into the caller
+    /// (where `size` is usually a constant); the rest is out of line.
+    #[inline(always)]
     pub fn read_seg(&mut self, seg: SegReg, off: u64, size: usize) -> ExecResult<u64> {
         if let Some(la) = self.hot_linear(seg, off, false) {
             if let Some(v) = self.mmu.hot_load(la, size) {
                 return Ok(v);
             }
         }
+        self.read_seg_checked(seg, off, size)
+    }
+
+    #[inline(never)]
+    fn read_seg_checked(&mut self, seg: SegReg, off: u64, size: usize) -> ExecResult<u64> {
         let la = self.linear(seg, off, size, false)?;
         self.read_linear(la, size, AccessKind::Read)
     }
 
-    /// Write through a segment.
-    #[inline]
+    /// Write through a segment (inlined like [`Exec::read_seg`]).
+    #[inline(always)]
     pub fn write_seg(&mut self, seg: SegReg, off: u64, size: usize, val: u64) -> ExecResult {
         if let Some(la) = self.hot_linear(seg, off, true) {
             if let Some(gpa) = self.mmu.hot_store(la, size, val) {
@@ -244,6 +250,11 @@ impl Exec<'_> {
                 return Ok(());
             }
         }
+        self.write_seg_checked(seg, off, size, val)
+    }
+
+    #[inline(never)]
+    fn write_seg_checked(&mut self, seg: SegReg, off: u64, size: usize, val: u64) -> ExecResult {
         let la = self.linear(seg, off, size, true)?;
         self.write_linear(la, size, val)
     }

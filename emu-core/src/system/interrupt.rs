@@ -33,7 +33,7 @@ impl Event {
     fn error_code(self) -> Option<u32> {
         match self {
             Event::Exception(e) if Exception::has_error_code(e.vector) => {
-                Some(e.error_code.unwrap_or(0))
+                Some(e.error_code().unwrap_or(0))
             }
             _ => None,
         }
@@ -97,7 +97,7 @@ impl Exec<'_> {
 
     fn deliver_once(&mut self, ev: Event) -> ExecResult {
         if let Event::Exception(e) = ev {
-            if let Some(a) = e.cr2 {
+            if let Some(a) = e.cr2() {
                 self.cpu.cr2 = a;
             }
         }

@@ -206,25 +206,39 @@ fn resolve(hva: Hva, section: u64, size: usize) -> Option<*mut u8> {
 /// Load of `size` bytes at byte `off` of a page the front TLB holds, for
 /// [`crate::Mmu::hot_load`]: the caller has checked that its read section is
 /// open (so the mapping is alive). `None` if the access leaves the page.
+#[inline(always)]
 pub(crate) fn page_load(page: HostPage, off: u64, size: usize) -> Option<u64> {
     if off.checked_add(size as u64)? > PAGE_SIZE {
         return None;
     }
     let p = page.0.as_ptr().wrapping_add(off as usize);
     // SAFETY: the page is mapped while the caller's section is open, and
-    // [p, p+size) lies inside it (checked above).
-    unsafe { load_at(p, size) }
+    // [p, p+size) lies inside it (checked above); the aligned case is
+    // `load_at`'s first case, inlined.
+    unsafe {
+        if matches!(size, 1 | 2 | 4 | 8) && (p as usize).is_multiple_of(size) {
+            return Some(load_aligned(p, size));
+        }
+        load_at(p, size)
+    }
 }
 
 /// Store of `size` bytes at byte `off` of a page the front TLB holds (see
 /// [`page_load`]).
+#[inline(always)]
 pub(crate) fn page_store(page: HostPage, off: u64, size: usize, val: u64) -> Option<()> {
     if off.checked_add(size as u64)? > PAGE_SIZE {
         return None;
     }
     let p = page.0.as_ptr().wrapping_add(off as usize);
     // SAFETY: as in `page_load`.
-    unsafe { store_at(p, size, val) }
+    unsafe {
+        if matches!(size, 1 | 2 | 4 | 8) && (p as usize).is_multiple_of(size) {
+            store_aligned(p, size, val);
+            return Some(());
+        }
+        store_at(p, size, val)
+    }
 }
 
 /// Load through an Hva (see [`resolve`]).
@@ -488,6 +502,7 @@ unsafe fn load_at(p: *mut u8, size: usize) -> Option<u64> {
 
 /// # Safety
 /// `p` aligned to `size` (1, 2, 4 or 8) and inside a live page.
+#[inline(always)]
 unsafe fn load_aligned(p: *mut u8, size: usize) -> u64 {
     // SAFETY: guaranteed by the caller.
     unsafe {
@@ -502,6 +517,7 @@ unsafe fn load_aligned(p: *mut u8, size: usize) -> u64 {
 
 /// # Safety
 /// `p` aligned to `size` (1, 2, 4 or 8) and inside a live page.
+#[inline(always)]
 unsafe fn store_aligned(p: *mut u8, size: usize, v: u64) {
     // SAFETY: guaranteed by the caller.
     unsafe {

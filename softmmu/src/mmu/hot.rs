@@ -36,12 +36,13 @@ impl Mmu {
         };
         self.hot_read = access_bit(acc(AccessKind::Read), ctx.ac);
         self.hot_write = access_bit(acc(AccessKind::Write), ctx.ac);
+        self.hot_fetch = access_bit(acc(AccessKind::Fetch), ctx.ac);
     }
 
     /// Load `size` (1, 2, 4, 8) bytes at linear address `la` if its page is
     /// in the front TLB with read permission and the access stays in the
     /// page; `None` means "take the checked path" (which also faults).
-    #[inline]
+    #[inline(always)]
     pub fn hot_load(&mut self, la: u64, size: usize) -> Option<u64> {
         let (_, page) = self.st.tlb.lookup_page(Gva::new(la), self.hot_read)?;
         let v = ram::page_load(page, la & PAGE_MASK, size)?;
@@ -53,7 +54,7 @@ impl Mmu {
     /// conditions as [`Mmu::hot_load`] (with write permission, so dirty
     /// logging was done when the entry was filled). Returns the guest
     /// physical address written, for the CPU's code-page check.
-    #[inline]
+    #[inline(always)]
     pub fn hot_store(&mut self, la: u64, size: usize, val: u64) -> Option<u64> {
         let (gpa_page, page) = self.st.tlb.lookup_page(Gva::new(la), self.hot_write)?;
         ram::page_store(page, la & PAGE_MASK, size, val)?;
@@ -81,5 +82,15 @@ impl Mmu {
         };
         ram::page_store(page, off, size, new)?;
         Some((old, Some(gpa_page | off)))
+    }
+
+    /// The guest physical address of an instruction fetch at `la` if its
+    /// page is in the front TLB with execute permission (the decoded-block
+    /// cache's lookup key); `None` means "take the checked path".
+    #[inline]
+    pub fn hot_fetch_gpa(&mut self, la: u64) -> Option<u64> {
+        let (gpa_page, _) = self.st.tlb.lookup_page(Gva::new(la), self.hot_fetch)?;
+        self.st.stats.tlb_hits += 1;
+        Some(gpa_page | (la & PAGE_MASK))
     }
 }

@@ -99,6 +99,7 @@ pub struct Mmu {
     /// path never hits then.
     hot_read: u16,
     hot_write: u16,
+    hot_fetch: u16,
 }
 
 impl Mmu {
@@ -128,6 +129,7 @@ impl Mmu {
             refused: Cell::new(0),
             hot_read: 0,
             hot_write: 0,
+            hot_fetch: 0,
         }
     }
 
@@ -158,6 +160,7 @@ impl Mmu {
         self.section = 0;
         self.hot_read = 0;
         self.hot_write = 0;
+        self.hot_fetch = 0;
     }
 
     /// Whether the read section is open.

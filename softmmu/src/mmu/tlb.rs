@@ -3,7 +3,7 @@
 //!
 //! A hit is a compare of the tag, a test of one permission bit and an add
 //! (a second compare when the page is in the other way). Two ways and a
-//! set index that mixes in higher page-number bits keep copies between
+//! set index that mixes in the next byte of the page number keep copies between
 //! buffers a power-of-two apart (memcpy from 16 MiB to 32 MiB, say) from
 //! evicting each other on every access, which a direct-mapped table does.
 //! Permissions are packed Bochs-style: one bit per (access kind x privilege
@@ -104,7 +104,7 @@ impl FrontTlb {
     #[inline(always)]
     fn set(gva: u64) -> usize {
         let vpn = gva >> PAGE_SHIFT;
-        (((vpn ^ (vpn >> 8) ^ (vpn >> 16)) as usize) & (TLB_SETS - 1)) * TLB_WAYS
+        (((vpn ^ (vpn >> 8)) as usize) & (TLB_SETS - 1)) * TLB_WAYS
     }
 
     /// The entry holding `gva`'s page, if any.
