@@ -200,6 +200,11 @@ const K_SERIALIZING: u8 = 4;
 /// A direct near jump (Jcc, JMP rel, LOOP, JrCXZ): a block that ends in
 /// one and jumps back to its own start runs again without a lookup.
 const K_DIRECT: u8 = 8;
+/// The handler may read or change the next RIP (branches and every family
+/// handler); instructions without any kind bit are "plain" (see
+/// `fast::FastOp::is_plain`) and the block loop runs them with less
+/// bookkeeping.
+const K_JUMPS: u8 = 16;
 
 /// A slot of the block table.
 #[derive(Clone, Copy, Default)]
@@ -448,9 +453,12 @@ impl Blocks {
             } else {
                 (ins.next_ip() & ip_mask, kind)
             };
-            let Some(d) = Decoded::new(&ins, next, kind) else {
+            let Some(mut d) = Decoded::new(&ins, next, kind) else {
                 break;
             };
+            if !d.op.is_plain() {
+                d.kind |= K_JUMPS;
+            }
             bytes += ins.len() as u64;
             self.insns.push(d);
             if kind & K_ENDS != 0 {
@@ -633,20 +641,44 @@ pub fn run_batch(
             let mut ran = 0usize;
             let mut kind = 0;
             let mut fault = None;
+            // RIP is written back when the block stops, not after each
+            // instruction: family handlers (which may read it) get it set
+            // first, and a fault sets it to the faulting instruction.
+            let mut next = x.cpu.rip;
             for d in &cache.insns[start..end] {
                 ran += 1;
+                if d.kind == 0 {
+                    if let Err(f) = super::fast::run(x, d) {
+                        x.cpu.rip = d.rip;
+                        *ins = d.ins;
+                        fault = Some(f);
+                        break;
+                    }
+                    x.cpu.instret = x.cpu.instret.wrapping_add(1);
+                    next = d.next;
+                    if x.signals.attention {
+                        kind = K_ENDS;
+                        break;
+                    }
+                    continue;
+                }
+                x.cpu.rip = d.rip;
                 x.next_rip = d.next;
-                if let Err(f) = (d.run)(x, d) {
+                if let Err(f) = super::fast::run(x, d) {
+                    x.cpu.rip = d.rip;
                     *ins = d.ins;
                     fault = Some(f);
                     break;
                 }
-                x.cpu.rip = x.next_rip;
                 x.cpu.instret = x.cpu.instret.wrapping_add(1);
+                next = x.next_rip;
                 if d.kind & K_ENDS != 0 || x.signals.attention || x.next_rip != d.next {
                     kind = d.kind | K_ENDS;
                     break;
                 }
+            }
+            if fault.is_none() {
+                x.cpu.rip = next;
             }
             done += ran as u64;
             if let Some(f) = fault {

@@ -7,8 +7,9 @@
 //! handlers keep taking the `Instruction` and are reached through
 //! [`run_family`], so adding an instruction still touches one family file.
 
+use super::fast::{self, FastOp};
 use super::operand::seg_of;
-use super::{fast, table, Exec, Handler};
+use super::{table, Exec, Handler};
 use crate::cpu::state::SegReg;
 use crate::exception::ExecResult;
 use iced_x86::{Instruction, OpKind, Register};
@@ -82,12 +83,16 @@ impl MemOp {
 #[derive(Clone)]
 pub struct Decoded {
     pub ins: Instruction,
-    /// The handler: a specialised form from `fast.rs`, or [`run_family`].
+    /// The fast form, which the block loop runs inline (see `fast::run`).
+    pub op: FastOp,
+    /// The handler: the fast form's, or [`run_family`].
     pub run: Fast,
     /// The family handler of the instruction's `Code` (what [`run_family`]
     /// calls).
     pub family: Handler,
     pub mem: MemOp,
+    /// The instruction's own RIP.
+    pub rip: u64,
     /// RIP of the next instruction, masked to the code size (for a JMP or
     /// CALL the block cache follows, the target: see `fast::follows`).
     pub next: u64,
@@ -101,7 +106,8 @@ impl Decoded {
     /// The decoded form of `ins`; `None` if softvm does not implement it.
     pub fn new(ins: &Instruction, next: u64, kind: u8) -> Option<Decoded> {
         let family = table::handler(ins.code())?;
-        let run = fast::select(ins).unwrap_or(run_family as Fast);
+        let op = fast::select(ins).unwrap_or(FastOp::Family);
+        let run = op.handler().unwrap_or(run_family as Fast);
         let has_mem = (0..ins.op_count()).any(|i| ins.op_kind(i) == OpKind::Memory);
         let mem = if has_mem {
             MemOp::of(ins)
@@ -123,9 +129,11 @@ impl Decoded {
         };
         Some(Decoded {
             ins: *ins,
+            op,
             run,
             family,
             mem,
+            rip: ins.ip(),
             next,
             target,
             kind,

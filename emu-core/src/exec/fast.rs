@@ -76,6 +76,7 @@ fn alu<const W: u8, const OP: u8>(f: &mut Flags, a: u64, b: u64) -> Option<u64> 
 }
 
 /// ALU reg, reg.
+#[inline(always)]
 fn alu_rr<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
     let ins = &d.ins;
     let dst = gpr::<W>(ins.op0_register());
@@ -89,6 +90,7 @@ fn alu_rr<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
 }
 
 /// ALU reg, imm (the immediate is sign-extended from 8 or 32 bits).
+#[inline(always)]
 fn alu_ri<const W: u8, const OP: u8, const IMM8: bool>(x: &mut Exec, d: &Decoded) -> ExecResult {
     let ins = &d.ins;
     let dst = gpr::<W>(ins.op0_register());
@@ -106,6 +108,7 @@ fn alu_ri<const W: u8, const OP: u8, const IMM8: bool>(x: &mut Exec, d: &Decoded
 }
 
 /// ALU reg, [mem].
+#[inline(always)]
 fn alu_rm<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
     let ins = &d.ins;
     let dst = gpr::<W>(ins.op0_register());
@@ -118,6 +121,7 @@ fn alu_rm<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
 }
 
 /// CMP/TEST [mem], imm (nothing is written back).
+#[inline(always)]
 fn cmp_mi<const W: u8, const OP: u8, const IMM8: bool>(x: &mut Exec, d: &Decoded) -> ExecResult {
     let ins = &d.ins;
     let m = mask(W);
@@ -132,6 +136,7 @@ fn cmp_mi<const W: u8, const OP: u8, const IMM8: bool>(x: &mut Exec, d: &Decoded
 }
 
 /// CMP/TEST [mem], reg.
+#[inline(always)]
 fn cmp_mr<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
     let ins = &d.ins;
     let s = gpr::<W>(ins.op1_register());
@@ -142,6 +147,7 @@ fn cmp_mr<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
 }
 
 /// INC/DEC reg (CF unchanged).
+#[inline(always)]
 fn incdec<const W: u8, const INC: bool>(x: &mut Exec, d: &Decoded) -> ExecResult {
     let ins = &d.ins;
     let dst = gpr::<W>(ins.op0_register());
@@ -158,6 +164,7 @@ fn incdec<const W: u8, const INC: bool>(x: &mut Exec, d: &Decoded) -> ExecResult
 }
 
 /// MOV reg, reg.
+#[inline(always)]
 fn mov_rr<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
     let ins = &d.ins;
     let dst = gpr::<W>(ins.op0_register());
@@ -167,6 +174,7 @@ fn mov_rr<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
 }
 
 /// MOV reg, imm (imm64, imm32 zero-extended, or imm32 sign-extended to 64).
+#[inline(always)]
 fn mov_ri<const W: u8, const SEXT: bool>(x: &mut Exec, d: &Decoded) -> ExecResult {
     let ins = &d.ins;
     let dst = gpr::<W>(ins.op0_register());
@@ -179,6 +187,7 @@ fn mov_ri<const W: u8, const SEXT: bool>(x: &mut Exec, d: &Decoded) -> ExecResul
 }
 
 /// MOV reg, [mem] (32-bit loads zero-extend).
+#[inline(always)]
 fn mov_load<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
     let ins = &d.ins;
     let dst = gpr::<W>(ins.op0_register());
@@ -188,6 +197,7 @@ fn mov_load<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
 }
 
 /// MOV [mem], reg.
+#[inline(always)]
 fn mov_store<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
     let ins = &d.ins;
     let s = if W == 1 {
@@ -200,6 +210,7 @@ fn mov_store<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
 }
 
 /// MOV [mem], imm.
+#[inline(always)]
 fn mov_store_imm<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
     let ins = &d.ins;
     let v = match W {
@@ -212,6 +223,7 @@ fn mov_store_imm<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
 }
 
 /// MOVZX r32, byte [mem].
+#[inline(always)]
 fn movzx_load8(x: &mut Exec, d: &Decoded) -> ExecResult {
     let ins = &d.ins;
     let dst = gpr::<4>(ins.op0_register());
@@ -221,6 +233,7 @@ fn movzx_load8(x: &mut Exec, d: &Decoded) -> ExecResult {
 }
 
 /// LEA reg, m (the address truncated to the operand size).
+#[inline(always)]
 fn lea<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
     let ins = &d.ins;
     let dst = gpr::<W>(ins.op0_register());
@@ -230,6 +243,7 @@ fn lea<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
 
 /// SHL/SHR/SAR reg, imm8 with a non-zero masked count (checked at
 /// selection), flags as `ops::shift` computes them (AF = 0).
+#[inline(always)]
 fn shift_ri<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
     let ins = &d.ins;
     let dst = gpr::<W>(ins.op0_register());
@@ -268,6 +282,7 @@ fn mul_flags(size: u8, lo: u64, ovf: bool) -> u64 {
 }
 
 /// IMUL r64, r64 (and with an immediate: r64, r64, imm).
+#[inline(always)]
 fn imul64<const IMM: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
     let ins = &d.ins;
     let dst = gpr::<8>(ins.op0_register());
@@ -291,6 +306,7 @@ fn imul64<const IMM: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
 }
 
 /// MUL r64: RDX:RAX = RAX * r64.
+#[inline(always)]
 fn mul64(x: &mut Exec, d: &Decoded) -> ExecResult {
     let ins = &d.ins;
     let s = gpr::<8>(ins.op0_register());
@@ -303,6 +319,7 @@ fn mul64(x: &mut Exec, d: &Decoded) -> ExecResult {
 }
 
 /// Jcc rel (64-bit code, canonical target).
+#[inline(always)]
 fn jcc<const CC: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
     if x.cpu.flags.cond(CC) {
         x.next_rip = d.target;
@@ -311,12 +328,14 @@ fn jcc<const CC: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
 }
 
 /// JMP rel (64-bit code, canonical target).
+#[inline(always)]
 fn jmp_rel(x: &mut Exec, d: &Decoded) -> ExecResult {
     x.next_rip = d.target;
     Ok(())
 }
 
 /// CALL rel32 (64-bit code, canonical target).
+#[inline(always)]
 fn call_rel(x: &mut Exec, d: &Decoded) -> ExecResult {
     // Not `x.next_rip`: a block that follows the call holds the target
     // there (see `follows`).
@@ -327,6 +346,7 @@ fn call_rel(x: &mut Exec, d: &Decoded) -> ExecResult {
 }
 
 /// RET (64-bit code, no immediate).
+#[inline(always)]
 fn ret64(x: &mut Exec, _d: &Decoded) -> ExecResult {
     let t = x.read_seg(SegReg::Ss, x.cpu.gpr[4], 8)?;
     if !is_canonical(t) {
@@ -347,12 +367,14 @@ fn push_q(x: &mut Exec, v: u64) -> ExecResult {
 }
 
 /// PUSH r64.
+#[inline(always)]
 fn push64(x: &mut Exec, d: &Decoded) -> ExecResult {
     let v = x.cpu.gpr[gpr::<8>(d.ins.op0_register())];
     push_q(x, v)
 }
 
 /// POP r64 (not RSP).
+#[inline(always)]
 fn pop64(x: &mut Exec, d: &Decoded) -> ExecResult {
     let v = x.read_seg(SegReg::Ss, x.cpu.gpr[4], 8)?;
     x.cpu.gpr[4] = x.cpu.gpr[4].wrapping_add(8);
@@ -360,17 +382,275 @@ fn pop64(x: &mut Exec, d: &Decoded) -> ExecResult {
     Ok(())
 }
 
+/// Declares the fast forms: [`FastOp`] names each one, and [`run`] matches
+/// on it so that the block loop runs the handler inline rather than
+/// through a function pointer (no call, no spilled registers, no result
+/// through memory). [`FastOp::handler`] gives the same handler as a
+/// pointer for [`super::step`].
+macro_rules! fast_ops {
+    ($($name:ident => $h:expr,)*) => {
+        /// A fast form (see the macro above), or none.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum FastOp {
+            /// No fast form: the family handler of the `Code`.
+            Family,
+            $($name,)*
+        }
+
+        impl FastOp {
+            /// A form that neither reads nor changes the next RIP: the
+            /// block loop runs it without setting up or checking a branch.
+            pub fn is_plain(self) -> bool {
+                !matches!(
+                    self,
+                    FastOp::Family
+                        | FastOp::JmpRel
+                        | FastOp::CallRel
+                        | FastOp::Ret64
+                        | FastOp::Jcc0
+                        | FastOp::Jcc1
+                        | FastOp::Jcc2
+                        | FastOp::Jcc3
+                        | FastOp::Jcc4
+                        | FastOp::Jcc5
+                        | FastOp::Jcc6
+                        | FastOp::Jcc7
+                        | FastOp::Jcc8
+                        | FastOp::Jcc9
+                        | FastOp::Jcc10
+                        | FastOp::Jcc11
+                        | FastOp::Jcc12
+                        | FastOp::Jcc13
+                        | FastOp::Jcc14
+                        | FastOp::Jcc15
+                )
+            }
+
+            /// The handler of this form, `None` for [`FastOp::Family`].
+            pub fn handler(self) -> Option<Fast> {
+                match self {
+                    FastOp::Family => None,
+                    $(FastOp::$name => Some($h as Fast),)*
+                }
+            }
+        }
+
+        /// Run one decoded instruction: its fast form inline, else its
+        /// handler through [`Decoded::run`].
+        #[inline(always)]
+        pub fn run(x: &mut Exec, d: &Decoded) -> ExecResult {
+            match d.op {
+                FastOp::Family => (d.run)(x, d),
+                $(FastOp::$name => $h(x, d),)*
+            }
+        }
+    };
+}
+
+fast_ops! {
+    AddRr64 => alu_rr::<8, ADD>,
+    AddRr32 => alu_rr::<4, ADD>,
+    AddRi64b => alu_ri::<8, ADD, true>,
+    AddRi64d => alu_ri::<8, ADD, false>,
+    AddRi32b => alu_ri::<4, ADD, true>,
+    AddRi32d => alu_ri::<4, ADD, false>,
+    AddRm64 => alu_rm::<8, ADD>,
+    AddRm32 => alu_rm::<4, ADD>,
+    SubRr64 => alu_rr::<8, SUB>,
+    SubRr32 => alu_rr::<4, SUB>,
+    SubRi64b => alu_ri::<8, SUB, true>,
+    SubRi64d => alu_ri::<8, SUB, false>,
+    SubRi32b => alu_ri::<4, SUB, true>,
+    SubRi32d => alu_ri::<4, SUB, false>,
+    SubRm64 => alu_rm::<8, SUB>,
+    SubRm32 => alu_rm::<4, SUB>,
+    AndRr64 => alu_rr::<8, AND>,
+    AndRr32 => alu_rr::<4, AND>,
+    AndRi64b => alu_ri::<8, AND, true>,
+    AndRi64d => alu_ri::<8, AND, false>,
+    AndRi32b => alu_ri::<4, AND, true>,
+    AndRi32d => alu_ri::<4, AND, false>,
+    AndRm64 => alu_rm::<8, AND>,
+    AndRm32 => alu_rm::<4, AND>,
+    OrRr64 => alu_rr::<8, OR>,
+    OrRr32 => alu_rr::<4, OR>,
+    OrRi64b => alu_ri::<8, OR, true>,
+    OrRi64d => alu_ri::<8, OR, false>,
+    OrRi32b => alu_ri::<4, OR, true>,
+    OrRi32d => alu_ri::<4, OR, false>,
+    OrRm64 => alu_rm::<8, OR>,
+    OrRm32 => alu_rm::<4, OR>,
+    XorRr64 => alu_rr::<8, XOR>,
+    XorRr32 => alu_rr::<4, XOR>,
+    XorRi64b => alu_ri::<8, XOR, true>,
+    XorRi64d => alu_ri::<8, XOR, false>,
+    XorRi32b => alu_ri::<4, XOR, true>,
+    XorRi32d => alu_ri::<4, XOR, false>,
+    XorRm64 => alu_rm::<8, XOR>,
+    XorRm32 => alu_rm::<4, XOR>,
+    CmpRr64 => alu_rr::<8, CMP>,
+    CmpRr32 => alu_rr::<4, CMP>,
+    CmpRi64b => alu_ri::<8, CMP, true>,
+    CmpRi64d => alu_ri::<8, CMP, false>,
+    CmpRi32b => alu_ri::<4, CMP, true>,
+    CmpRi32d => alu_ri::<4, CMP, false>,
+    CmpRm64 => alu_rm::<8, CMP>,
+    CmpRm32 => alu_rm::<4, CMP>,
+    TestRr64 => alu_rr::<8, TEST>,
+    TestRr32 => alu_rr::<4, TEST>,
+    TestRi64b => alu_ri::<8, TEST, true>,
+    TestRi64d => alu_ri::<8, TEST, false>,
+    TestRi32b => alu_ri::<4, TEST, true>,
+    TestRi32d => alu_ri::<4, TEST, false>,
+    TestRm64 => alu_rm::<8, TEST>,
+    TestRm32 => alu_rm::<4, TEST>,
+    CmpMi8b => cmp_mi::<1, CMP, true>,
+    CmpMi32b => cmp_mi::<4, CMP, true>,
+    CmpMi64b => cmp_mi::<8, CMP, true>,
+    CmpMi32d => cmp_mi::<4, CMP, false>,
+    CmpMi64d => cmp_mi::<8, CMP, false>,
+    CmpMr64 => cmp_mr::<8, CMP>,
+    CmpMr32 => cmp_mr::<4, CMP>,
+    Inc64 => incdec::<8, true>,
+    Dec64 => incdec::<8, false>,
+    Inc32 => incdec::<4, true>,
+    Dec32 => incdec::<4, false>,
+    MovRr64 => mov_rr::<8>,
+    MovRr32 => mov_rr::<4>,
+    MovRi64 => mov_ri::<8, false>,
+    MovRi64s => mov_ri::<8, true>,
+    MovRi32 => mov_ri::<4, false>,
+    MovLoad64 => mov_load::<8>,
+    MovLoad32 => mov_load::<4>,
+    MovStore64 => mov_store::<8>,
+    MovStore32 => mov_store::<4>,
+    MovStore8 => mov_store::<1>,
+    MovStoreImm64 => mov_store_imm::<8>,
+    MovStoreImm32 => mov_store_imm::<4>,
+    MovStoreImm16 => mov_store_imm::<2>,
+    MovStoreImm8 => mov_store_imm::<1>,
+    MovzxLoad8 => movzx_load8,
+    Lea64 => lea::<8>,
+    Lea32 => lea::<4>,
+    Shl64 => shift_ri::<8, 0>,
+    Shr64 => shift_ri::<8, 1>,
+    Sar64 => shift_ri::<8, 2>,
+    Shl32 => shift_ri::<4, 0>,
+    Shr32 => shift_ri::<4, 1>,
+    Sar32 => shift_ri::<4, 2>,
+    Imul64 => imul64::<0>,
+    Imul64i8 => imul64::<8>,
+    Imul64i32 => imul64::<32>,
+    Mul64 => mul64,
+    Push64 => push64,
+    Pop64 => pop64,
+    JmpRel => jmp_rel,
+    CallRel => call_rel,
+    Ret64 => ret64,
+    Jcc0 => jcc::<0>,
+    Jcc1 => jcc::<1>,
+    Jcc2 => jcc::<2>,
+    Jcc3 => jcc::<3>,
+    Jcc4 => jcc::<4>,
+    Jcc5 => jcc::<5>,
+    Jcc6 => jcc::<6>,
+    Jcc7 => jcc::<7>,
+    Jcc8 => jcc::<8>,
+    Jcc9 => jcc::<9>,
+    Jcc10 => jcc::<10>,
+    Jcc11 => jcc::<11>,
+    Jcc12 => jcc::<12>,
+    Jcc13 => jcc::<13>,
+    Jcc14 => jcc::<14>,
+    Jcc15 => jcc::<15>,
+}
+
+/// The ALU forms by operation (ADD, SUB, AND, OR, XOR, CMP, TEST) and
+/// shape ([`Form`] order).
+const ALU: [[FastOp; 8]; 7] = [
+    [
+        FastOp::AddRr64,
+        FastOp::AddRr32,
+        FastOp::AddRi64b,
+        FastOp::AddRi64d,
+        FastOp::AddRi32b,
+        FastOp::AddRi32d,
+        FastOp::AddRm64,
+        FastOp::AddRm32,
+    ],
+    [
+        FastOp::SubRr64,
+        FastOp::SubRr32,
+        FastOp::SubRi64b,
+        FastOp::SubRi64d,
+        FastOp::SubRi32b,
+        FastOp::SubRi32d,
+        FastOp::SubRm64,
+        FastOp::SubRm32,
+    ],
+    [
+        FastOp::AndRr64,
+        FastOp::AndRr32,
+        FastOp::AndRi64b,
+        FastOp::AndRi64d,
+        FastOp::AndRi32b,
+        FastOp::AndRi32d,
+        FastOp::AndRm64,
+        FastOp::AndRm32,
+    ],
+    [
+        FastOp::OrRr64,
+        FastOp::OrRr32,
+        FastOp::OrRi64b,
+        FastOp::OrRi64d,
+        FastOp::OrRi32b,
+        FastOp::OrRi32d,
+        FastOp::OrRm64,
+        FastOp::OrRm32,
+    ],
+    [
+        FastOp::XorRr64,
+        FastOp::XorRr32,
+        FastOp::XorRi64b,
+        FastOp::XorRi64d,
+        FastOp::XorRi32b,
+        FastOp::XorRi32d,
+        FastOp::XorRm64,
+        FastOp::XorRm32,
+    ],
+    [
+        FastOp::CmpRr64,
+        FastOp::CmpRr32,
+        FastOp::CmpRi64b,
+        FastOp::CmpRi64d,
+        FastOp::CmpRi32b,
+        FastOp::CmpRi32d,
+        FastOp::CmpRm64,
+        FastOp::CmpRm32,
+    ],
+    [
+        FastOp::TestRr64,
+        FastOp::TestRr32,
+        FastOp::TestRi64b,
+        FastOp::TestRi64d,
+        FastOp::TestRi32b,
+        FastOp::TestRi32d,
+        FastOp::TestRm64,
+        FastOp::TestRm32,
+    ],
+];
+
 /// Whether `ins` is a direct JMP or CALL with a fast handler, whose
 /// target the decoded-block cache may continue decoding at: those
 /// handlers take nothing from `Decoded::next`, which then holds the target.
 pub fn follows(ins: &Instruction) -> bool {
-    use Code::*;
-    matches!(ins.code(), Jmp_rel8_64 | Jmp_rel32_64 | Call_rel32_64) && select(ins).is_some()
+    matches!(select(ins), Some(FastOp::JmpRel | FastOp::CallRel))
 }
 
-/// A fast handler for `ins`, if its form has one.
-pub fn select(ins: &Instruction) -> Option<Fast> {
+/// The fast form of `ins`, if it has one.
+pub fn select(ins: &Instruction) -> Option<FastOp> {
     use Code::*;
+    use FastOp::*;
     if ins.has_lock_prefix() || ins.has_rep_prefix() || ins.has_repne_prefix() {
         return None;
     }
@@ -383,103 +663,75 @@ pub fn select(ins: &Instruction) -> Option<Fast> {
     };
     let long = ins.code_size() == CodeSize::Code64;
     let branch_ok = long && is_canonical(ins.near_branch_target());
-    macro_rules! alu_forms {
-        ($op:expr) => {
-            match ins.code() {
-                c if rr && is_form(c, $op, Form::Rm64R64) => Some(alu_rr::<8, $op> as Fast),
-                c if rr && is_form(c, $op, Form::Rm32R32) => Some(alu_rr::<4, $op> as Fast),
-                c if r0 && is_form(c, $op, Form::Rm64Imm8) => Some(alu_ri::<8, $op, true> as Fast),
-                c if r0 && is_form(c, $op, Form::Rm64Imm32) => {
-                    Some(alu_ri::<8, $op, false> as Fast)
-                }
-                c if r0 && is_form(c, $op, Form::Rm32Imm8) => Some(alu_ri::<4, $op, true> as Fast),
-                c if r0 && is_form(c, $op, Form::Rm32Imm32) => {
-                    Some(alu_ri::<4, $op, false> as Fast)
-                }
-                c if mem(1) && is_form(c, $op, Form::R64Rm64) => Some(alu_rm::<8, $op> as Fast),
-                c if mem(1) && is_form(c, $op, Form::R32Rm32) => Some(alu_rm::<4, $op> as Fast),
-                _ => None,
+    let shapes = [
+        (Form::Rm64R64, rr),
+        (Form::Rm32R32, rr),
+        (Form::Rm64Imm8, r0),
+        (Form::Rm64Imm32, r0),
+        (Form::Rm32Imm8, r0),
+        (Form::Rm32Imm32, r0),
+        (Form::R64Rm64, mem(1)),
+        (Form::R32Rm32, mem(1)),
+    ];
+    for (op, row) in ALU.iter().enumerate() {
+        for (k, &(form, ok)) in shapes.iter().enumerate() {
+            if ok && is_form(ins.code(), op as u8, form) {
+                return Some(row[k]);
             }
-        };
-    }
-    for op in [ADD, SUB, AND, OR, XOR, CMP, TEST] {
-        let h = match op {
-            ADD => alu_forms!(ADD),
-            SUB => alu_forms!(SUB),
-            AND => alu_forms!(AND),
-            OR => alu_forms!(OR),
-            XOR => alu_forms!(XOR),
-            CMP => alu_forms!(CMP),
-            _ => alu_forms!(TEST),
-        };
-        if h.is_some() {
-            return h;
         }
     }
     Some(match ins.code() {
-        Cmp_rm8_imm8 if mem(0) => cmp_mi::<1, CMP, true>,
-        Cmp_rm32_imm8 if mem(0) => cmp_mi::<4, CMP, true>,
-        Cmp_rm64_imm8 if mem(0) => cmp_mi::<8, CMP, true>,
-        Cmp_rm32_imm32 if mem(0) => cmp_mi::<4, CMP, false>,
-        Cmp_rm64_imm32 if mem(0) => cmp_mi::<8, CMP, false>,
-        Cmp_rm64_r64 if mem(0) => cmp_mr::<8, CMP>,
-        Cmp_rm32_r32 if mem(0) => cmp_mr::<4, CMP>,
-        Inc_rm64 if r0 => incdec::<8, true>,
-        Dec_rm64 if r0 => incdec::<8, false>,
-        Inc_rm32 if r0 => incdec::<4, true>,
-        Dec_rm32 if r0 => incdec::<4, false>,
-        Mov_rm64_r64 | Mov_r64_rm64 if rr => mov_rr::<8>,
-        Mov_rm32_r32 | Mov_r32_rm32 if rr => mov_rr::<4>,
-        Mov_r64_imm64 => mov_ri::<8, false>,
-        Mov_rm64_imm32 if r0 => mov_ri::<8, true>,
-        Mov_r32_imm32 => mov_ri::<4, false>,
-        Mov_rm32_imm32 if r0 => mov_ri::<4, false>,
-        Mov_r64_rm64 if mem(1) => mov_load::<8>,
-        Mov_r32_rm32 if mem(1) => mov_load::<4>,
-        Mov_rm64_r64 if mem(0) => mov_store::<8>,
-        Mov_rm32_r32 if mem(0) => mov_store::<4>,
-        Mov_rm8_r8 if mem(0) && low8(ins.op1_register()) => mov_store::<1>,
-        Mov_rm64_imm32 if mem(0) => mov_store_imm::<8>,
-        Mov_rm32_imm32 if mem(0) => mov_store_imm::<4>,
-        Mov_rm16_imm16 if mem(0) => mov_store_imm::<2>,
-        Mov_rm8_imm8 if mem(0) => mov_store_imm::<1>,
-        Movzx_r32_rm8 if mem(1) => movzx_load8,
-        Lea_r64_m => lea::<8>,
-        Lea_r32_m => lea::<4>,
-        Shl_rm64_imm8 if r0 && ins.immediate8() & 63 != 0 => shift_ri::<8, 0>,
-        Shr_rm64_imm8 if r0 && ins.immediate8() & 63 != 0 => shift_ri::<8, 1>,
-        Sar_rm64_imm8 if r0 && ins.immediate8() & 63 != 0 => shift_ri::<8, 2>,
-        Shl_rm32_imm8 if r0 && ins.immediate8() & 31 != 0 => shift_ri::<4, 0>,
-        Shr_rm32_imm8 if r0 && ins.immediate8() & 31 != 0 => shift_ri::<4, 1>,
-        Sar_rm32_imm8 if r0 && ins.immediate8() & 31 != 0 => shift_ri::<4, 2>,
-        Imul_r64_rm64 if rr => imul64::<0>,
-        Imul_r64_rm64_imm8 if reg(1) => imul64::<8>,
-        Imul_r64_rm64_imm32 if reg(1) => imul64::<32>,
-        Mul_rm64 if r0 => mul64,
-        Push_r64 => push64,
-        Pop_r64 if ins.op0_register() != Register::RSP => pop64,
-        Jmp_rel8_64 | Jmp_rel32_64 if branch_ok => jmp_rel,
-        Call_rel32_64 if branch_ok => call_rel,
-        Retnq if long => ret64,
-        c if c.is_jcc_short_or_near() && branch_ok => match super::super::ops::control::cc(ins) {
-            0 => jcc::<0>,
-            1 => jcc::<1>,
-            2 => jcc::<2>,
-            3 => jcc::<3>,
-            4 => jcc::<4>,
-            5 => jcc::<5>,
-            6 => jcc::<6>,
-            7 => jcc::<7>,
-            8 => jcc::<8>,
-            9 => jcc::<9>,
-            10 => jcc::<10>,
-            11 => jcc::<11>,
-            12 => jcc::<12>,
-            13 => jcc::<13>,
-            14 => jcc::<14>,
-            15 => jcc::<15>,
-            _ => return None,
-        },
+        Cmp_rm8_imm8 if mem(0) => CmpMi8b,
+        Cmp_rm32_imm8 if mem(0) => CmpMi32b,
+        Cmp_rm64_imm8 if mem(0) => CmpMi64b,
+        Cmp_rm32_imm32 if mem(0) => CmpMi32d,
+        Cmp_rm64_imm32 if mem(0) => CmpMi64d,
+        Cmp_rm64_r64 if mem(0) => CmpMr64,
+        Cmp_rm32_r32 if mem(0) => CmpMr32,
+        Inc_rm64 if r0 => Inc64,
+        Dec_rm64 if r0 => Dec64,
+        Inc_rm32 if r0 => Inc32,
+        Dec_rm32 if r0 => Dec32,
+        Mov_rm64_r64 | Mov_r64_rm64 if rr => MovRr64,
+        Mov_rm32_r32 | Mov_r32_rm32 if rr => MovRr32,
+        Mov_r64_imm64 => MovRi64,
+        Mov_rm64_imm32 if r0 => MovRi64s,
+        Mov_r32_imm32 => MovRi32,
+        Mov_rm32_imm32 if r0 => MovRi32,
+        Mov_r64_rm64 if mem(1) => MovLoad64,
+        Mov_r32_rm32 if mem(1) => MovLoad32,
+        Mov_rm64_r64 if mem(0) => MovStore64,
+        Mov_rm32_r32 if mem(0) => MovStore32,
+        Mov_rm8_r8 if mem(0) && low8(ins.op1_register()) => MovStore8,
+        Mov_rm64_imm32 if mem(0) => MovStoreImm64,
+        Mov_rm32_imm32 if mem(0) => MovStoreImm32,
+        Mov_rm16_imm16 if mem(0) => MovStoreImm16,
+        Mov_rm8_imm8 if mem(0) => MovStoreImm8,
+        Movzx_r32_rm8 if mem(1) => MovzxLoad8,
+        Lea_r64_m => Lea64,
+        Lea_r32_m => Lea32,
+        Shl_rm64_imm8 if r0 && ins.immediate8() & 63 != 0 => Shl64,
+        Shr_rm64_imm8 if r0 && ins.immediate8() & 63 != 0 => Shr64,
+        Sar_rm64_imm8 if r0 && ins.immediate8() & 63 != 0 => Sar64,
+        Shl_rm32_imm8 if r0 && ins.immediate8() & 31 != 0 => Shl32,
+        Shr_rm32_imm8 if r0 && ins.immediate8() & 31 != 0 => Shr32,
+        Sar_rm32_imm8 if r0 && ins.immediate8() & 31 != 0 => Sar32,
+        Imul_r64_rm64 if rr => Imul64,
+        Imul_r64_rm64_imm8 if reg(1) => Imul64i8,
+        Imul_r64_rm64_imm32 if reg(1) => Imul64i32,
+        Mul_rm64 if r0 => Mul64,
+        Push_r64 => Push64,
+        Pop_r64 if ins.op0_register() != Register::RSP => Pop64,
+        Jmp_rel8_64 | Jmp_rel32_64 if branch_ok => JmpRel,
+        Call_rel32_64 if branch_ok => CallRel,
+        Retnq if long => Ret64,
+        c if c.is_jcc_short_or_near() && branch_ok => {
+            const JCC: [FastOp; 16] = [
+                Jcc0, Jcc1, Jcc2, Jcc3, Jcc4, Jcc5, Jcc6, Jcc7, Jcc8, Jcc9, Jcc10, Jcc11, Jcc12,
+                Jcc13, Jcc14, Jcc15,
+            ];
+            *JCC.get(usize::from(super::super::ops::control::cc(ins)))?
+        }
         _ => return None,
     })
 }
