@@ -299,7 +299,8 @@ pub struct MmuStats {
     pub mmio_hits: u64,
     /// MMIO sptes found stale.
     pub mmio_gen_misses: u64,
-    /// Translations answered by the front TLB.
+    /// Translations answered by the front TLB through [`crate::Mmu::translate`]
+    /// (the CPU's hot path, `Mmu::hot_load` and friends, is not counted).
     pub tlb_hits: u64,
     /// Translations the front TLB could not answer.
     pub tlb_misses: u64,

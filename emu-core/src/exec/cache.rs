@@ -147,18 +147,6 @@ impl CodePages {
         let _ = v.compare_exchange(cur, cur + 1, AcqRel, Relaxed);
     }
 
-    /// The counter of page `gfn`, if it was ever marked.
-    #[inline]
-    pub fn counter(&self, gfn: u64) -> Option<&AtomicU64> {
-        self.cell(gfn)
-    }
-
-    /// The current version of page `gfn` (0 if never marked).
-    #[inline]
-    fn version(&self, gfn: u64) -> u64 {
-        self.cell(gfn).map_or(0, |v| v.load(Acquire))
-    }
-
     /// Mark page `gfn` as holding cached code; returns the (odd) version to
     /// record and whether this call did the marking. `None` above 1 TiB.
     fn mark(&self, gfn: u64) -> Option<(u64, bool)> {
@@ -250,11 +238,12 @@ pub struct Blocks {
     generation: u64,
     phys_writes: u64,
     suspects: Vec<u64>,
-    /// The translation of the block being run.
+    /// The code translation of the last block looked up, which the next
+    /// lookup reuses when its block starts in the same page: paging, CPL
+    /// and CS change only in instructions that end the batch, and it is
+    /// dropped at the start of each batch, after an instruction run
+    /// uncached, and after a fault.
     cur: Option<Last>,
-    /// The translation the next lookup may reuse when the next block starts
-    /// in the same page (set when a block ends without ending the batch).
-    last: Option<Last>,
     enabled: bool,
     pub stats: CacheStats,
 }
@@ -284,7 +273,6 @@ impl Blocks {
             phys_writes: mem.phys_write_count(),
             suspects: Vec::new(),
             cur: None,
-            last: None,
             enabled: true,
             stats: CacheStats::default(),
         }
@@ -304,7 +292,7 @@ impl Blocks {
             self.insns.clear();
             self.stats.flushes += 1;
         }
-        self.last = None;
+        self.cur = None;
     }
 
     /// Drop everything if the memslots changed or the VMM wrote guest
@@ -335,7 +323,7 @@ impl Blocks {
     /// The block at CS:RIP, decoding it if needed. `None`: run one
     /// instruction through [`step`] (faults, MMIO, page-crossing or
     /// unimplemented instructions, CS limit).
-    fn lookup(&mut self, x: &mut Exec) -> Option<Entry> {
+    fn lookup<'p>(&mut self, x: &mut Exec<'p>) -> Option<(Entry, Option<&'p AtomicU64>)> {
         let mode = x.cpu.mode();
         let bitness = mode.bitness();
         let rip = x.cpu.rip;
@@ -350,38 +338,43 @@ impl Blocks {
             cs.base.wrapping_add(rip) & 0xffff_ffff
         };
         let mut hva = None;
-        let gpa = match self.last {
+        let gpa = match self.cur {
             Some(l) if l.la_page == la & !(PAGE_SIZE - 1) && l.bitness == bitness => {
                 l.gpa_page | (la & (PAGE_SIZE - 1))
             }
-            _ => match x.mmu.hot_fetch_gpa(la) {
-                Some(gpa) => gpa,
-                None => match x.translate_la(la & !(PAGE_SIZE - 1), AccessKind::Fetch) {
-                    Ok(Translation::Ram { gpa, hva: h }) => {
-                        hva = Some(h);
-                        gpa.raw() | (la & (PAGE_SIZE - 1))
-                    }
-                    _ => return None,
-                },
-            },
+            _ => {
+                let gpa = match x.mmu.hot_fetch_gpa(la) {
+                    Some(gpa) => gpa,
+                    None => match x.translate_la(la & !(PAGE_SIZE - 1), AccessKind::Fetch) {
+                        Ok(Translation::Ram { gpa, hva: h }) => {
+                            hva = Some(h);
+                            gpa.raw() | (la & (PAGE_SIZE - 1))
+                        }
+                        _ => return None,
+                    },
+                };
+                self.cur = Some(Last {
+                    la_page: la & !(PAGE_SIZE - 1),
+                    gpa_page: gpa & !(PAGE_SIZE - 1),
+                    bitness,
+                });
+                gpa
+            }
         };
-        self.last = None;
-        self.cur = Some(Last {
-            la_page: la & !(PAGE_SIZE - 1),
-            gpa_page: gpa & !(PAGE_SIZE - 1),
-            bitness,
-        });
+        let pages: &'p CodePages = x.code;
         let idx = Self::index(gpa);
         let e = &self.map[idx];
         if e.len != 0
             && e.gpa == gpa
             && e.rip == rip
             && e.bitness == bitness
-            && x.code.version(gpa >> 12) == e.version
             && (long || e.last_byte <= u64::from(x.cpu.sreg(SegReg::Cs).limit))
         {
-            self.stats.hits += 1;
-            return Some(*e);
+            let counter = pages.cell(gpa >> 12);
+            if counter.map_or(0, |c| c.load(Acquire)) == e.version {
+                self.stats.hits += 1;
+                return Some((*e, counter));
+            }
         }
         let hva = match hva {
             Some(h) => h,
@@ -390,7 +383,8 @@ impl Blocks {
                 _ => return None,
             },
         };
-        self.build(x, idx, gpa, rip, bitness, long, hva)
+        let e = self.build(x, idx, gpa, rip, bitness, long, hva)?;
+        Some((e, pages.cell(gpa >> 12)))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -595,7 +589,7 @@ pub fn run_batch(
     budget: u64,
 ) -> (StepResult, u64) {
     cache.check_memory(x.mmu.memory());
-    cache.last = None;
+    cache.cur = None;
     let budget = budget.max(1);
     if !cache.enabled || x.cpu.flags.test(crate::cpu::flags::TF) {
         cache.stats.uncached += 1;
@@ -608,12 +602,11 @@ pub fn run_batch(
     // queue ends the batch, so they start with an empty queue).
     let mut done = 0u64;
     let mut uncached = x.io.has_completed();
-    let pages = x.code;
     loop {
         let block = if uncached { None } else { cache.lookup(x) };
-        let Some(e) = block else {
+        let Some((e, counter)) = block else {
             uncached = false;
-            cache.last = None;
+            cache.cur = None;
             cache.stats.uncached += 1;
             let r = step(x, ins, bytes);
             done += 1;
@@ -629,7 +622,6 @@ pub fn run_batch(
             x.prepare_hot();
             continue;
         };
-        let counter = pages.counter(e.gpa >> 12);
         // A block that branches back to its own start runs again from here
         // while nothing changed its page (see `CodePages`).
         loop {
@@ -682,15 +674,12 @@ pub fn run_batch(
             }
             done += ran as u64;
             if let Some(f) = fault {
-                cache.last = None;
+                cache.cur = None;
                 return (cached_fault(x, f, queued, ins, bytes), done);
             }
             if kind & K_SERIALIZING != 0 {
                 cache.serialize(x.code);
             }
-            // The next block may reuse this one's code translation: paging,
-            // CPL and CS change only in instructions that end the batch.
-            cache.last = cache.cur;
             if needs_loop(x) || kind & K_SYSTEM != 0 || done >= budget {
                 *ins = cache.insns[start + ran - 1].ins;
                 return (StepResult::Done, done);

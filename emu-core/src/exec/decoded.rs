@@ -12,7 +12,7 @@ use super::operand::seg_of;
 use super::{table, Exec, Handler};
 use crate::cpu::state::SegReg;
 use crate::exception::ExecResult;
-use iced_x86::{Instruction, OpKind, Register};
+use iced_x86::{CodeSize, Instruction, OpKind, Register};
 
 /// A handler of the decoded form.
 pub type Fast = fn(&mut Exec, &Decoded) -> ExecResult;
@@ -33,6 +33,9 @@ pub struct MemOp {
     pub index: u8,
     pub shift: u8,
     pub seg: SegReg,
+    /// 64-bit code and not FS or GS: the linear address is the offset,
+    /// with no segment check (canonical form is implied by a TLB hit).
+    pub flat64: bool,
 }
 
 impl MemOp {
@@ -51,7 +54,9 @@ impl MemOp {
             index: NO_REG,
             shift: ins.memory_index_scale().trailing_zeros() as u8,
             seg: seg_of(ins.memory_segment()),
+            flat64: false,
         };
+        m.flat64 = ins.code_size() == CodeSize::Code64 && !matches!(m.seg, SegReg::Fs | SegReg::Gs);
         if base == Register::RIP {
             return m;
         }
@@ -98,6 +103,8 @@ pub struct Decoded {
     pub next: u64,
     /// The target of a near branch with an immediate target, else 0.
     pub target: u64,
+    /// GPR numbers of register operands 0 and 1 (see [`gpr_number`]).
+    regs: [u8; 2],
     /// Block-ending class (see `cache.rs`); 0 for plain instructions.
     pub kind: u8,
 }
@@ -119,6 +126,7 @@ impl Decoded {
                 index: NO_REG,
                 shift: 0,
                 seg: SegReg::Ds,
+                flat64: false,
             }
         };
         let target = match ins.op0_kind() {
@@ -127,7 +135,12 @@ impl Decoded {
             }
             _ => 0,
         };
+        let reg = |n: u32| match ins.op_kind(n) {
+            OpKind::Register if n < ins.op_count() => gpr_number(ins.op_register(n)),
+            _ => 0,
+        };
         Some(Decoded {
+            regs: [reg(0), reg(1)],
             ins: *ins,
             op,
             run,
@@ -139,6 +152,32 @@ impl Decoded {
             kind,
         })
     }
+}
+
+impl Decoded {
+    /// Index in `Cpu::gpr` of register operand 0.
+    #[inline(always)]
+    pub fn r0(&self) -> usize {
+        usize::from(self.regs[0] & 15)
+    }
+
+    /// Index in `Cpu::gpr` of register operand 1.
+    #[inline(always)]
+    pub fn r1(&self) -> usize {
+        usize::from(self.regs[1] & 15)
+    }
+}
+
+/// The `Cpu::gpr` index of a general register of any width (AH..BH give
+/// the index of RAX..RBX: the fast forms that use this never take them).
+fn gpr_number(r: Register) -> u8 {
+    let al = Register::AL as usize;
+    let i = (r as usize).wrapping_sub(al);
+    if r.size() == 1 {
+        // AL CL DL BL AH CH DH BH SPL BPL SIL DIL R8L..R15L
+        return if i >= 4 { (i - 4) as u8 } else { i as u8 };
+    }
+    r.full_register().number() as u8
 }
 
 /// Run an instruction through its family handler.
@@ -165,6 +204,9 @@ impl Exec<'_> {
     #[inline(always)]
     pub fn load_mem(&mut self, m: &MemOp, size: usize) -> ExecResult<u64> {
         let ea = self.ea_of(m);
+        if m.flat64 {
+            return self.load_flat64(m.seg, ea, size);
+        }
         self.read_seg(m.seg, ea, size)
     }
 
@@ -172,6 +214,9 @@ impl Exec<'_> {
     #[inline(always)]
     pub fn store_mem(&mut self, m: &MemOp, size: usize, val: u64) -> ExecResult {
         let ea = self.ea_of(m);
+        if m.flat64 {
+            return self.store_flat64(m.seg, ea, size, val);
+        }
         self.write_seg(m.seg, ea, size, val)
     }
 }

@@ -25,28 +25,6 @@ const XOR: u8 = 4;
 const CMP: u8 = 5;
 const TEST: u8 = 6;
 
-/// GPR index of a 64-bit (`W` = 8) or 32-bit (`W` = 4) register.
-#[inline(always)]
-fn gpr<const W: u8>(r: Register) -> usize {
-    if W == 8 {
-        (r as usize).wrapping_sub(Register::RAX as usize) & 15
-    } else {
-        (r as usize).wrapping_sub(Register::EAX as usize) & 15
-    }
-}
-
-/// GPR index of an 8-bit register other than AH/CH/DH/BH.
-#[inline(always)]
-fn gpr8(r: Register) -> usize {
-    let i = r as usize - Register::AL as usize;
-    // AL CL DL BL AH CH DH BH SPL BPL SIL DIL R8L..R15L
-    if i >= 8 {
-        i - 4
-    } else {
-        i
-    }
-}
-
 /// The operation `OP` on `W`-byte operands, recording its flags. `None`
 /// for CMP and TEST, which write nothing back.
 #[inline(always)]
@@ -78,9 +56,8 @@ fn alu<const W: u8, const OP: u8>(f: &mut Flags, a: u64, b: u64) -> Option<u64> 
 /// ALU reg, reg.
 #[inline(always)]
 fn alu_rr<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
-    let ins = &d.ins;
-    let dst = gpr::<W>(ins.op0_register());
-    let s = gpr::<W>(ins.op1_register());
+    let dst = d.r0();
+    let s = d.r1();
     let m = mask(W);
     let (a, b) = (x.cpu.gpr[dst] & m, x.cpu.gpr[s] & m);
     if let Some(r) = alu::<W, OP>(&mut x.cpu.flags, a, b) {
@@ -93,7 +70,7 @@ fn alu_rr<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
 #[inline(always)]
 fn alu_ri<const W: u8, const OP: u8, const IMM8: bool>(x: &mut Exec, d: &Decoded) -> ExecResult {
     let ins = &d.ins;
-    let dst = gpr::<W>(ins.op0_register());
+    let dst = d.r0();
     let m = mask(W);
     let b = if IMM8 {
         ins.immediate8to64() as u64
@@ -110,8 +87,7 @@ fn alu_ri<const W: u8, const OP: u8, const IMM8: bool>(x: &mut Exec, d: &Decoded
 /// ALU reg, [mem].
 #[inline(always)]
 fn alu_rm<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
-    let ins = &d.ins;
-    let dst = gpr::<W>(ins.op0_register());
+    let dst = d.r0();
     let b = x.load_mem(&d.mem, W as usize)?;
     let a = x.cpu.gpr[dst] & mask(W);
     if let Some(r) = alu::<W, OP>(&mut x.cpu.flags, a, b) {
@@ -138,8 +114,7 @@ fn cmp_mi<const W: u8, const OP: u8, const IMM8: bool>(x: &mut Exec, d: &Decoded
 /// CMP/TEST [mem], reg.
 #[inline(always)]
 fn cmp_mr<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
-    let ins = &d.ins;
-    let s = gpr::<W>(ins.op1_register());
+    let s = d.r1();
     let a = x.load_mem(&d.mem, W as usize)?;
     let b = x.cpu.gpr[s] & mask(W);
     alu::<W, OP>(&mut x.cpu.flags, a, b);
@@ -149,8 +124,7 @@ fn cmp_mr<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
 /// INC/DEC reg (CF unchanged).
 #[inline(always)]
 fn incdec<const W: u8, const INC: bool>(x: &mut Exec, d: &Decoded) -> ExecResult {
-    let ins = &d.ins;
-    let dst = gpr::<W>(ins.op0_register());
+    let dst = d.r0();
     let m = mask(W);
     let a = x.cpu.gpr[dst] & m;
     let r = if INC {
@@ -166,9 +140,8 @@ fn incdec<const W: u8, const INC: bool>(x: &mut Exec, d: &Decoded) -> ExecResult
 /// MOV reg, reg.
 #[inline(always)]
 fn mov_rr<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
-    let ins = &d.ins;
-    let dst = gpr::<W>(ins.op0_register());
-    let s = gpr::<W>(ins.op1_register());
+    let dst = d.r0();
+    let s = d.r1();
     x.cpu.gpr[dst] = x.cpu.gpr[s] & mask(W);
     Ok(())
 }
@@ -177,7 +150,7 @@ fn mov_rr<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
 #[inline(always)]
 fn mov_ri<const W: u8, const SEXT: bool>(x: &mut Exec, d: &Decoded) -> ExecResult {
     let ins = &d.ins;
-    let dst = gpr::<W>(ins.op0_register());
+    let dst = d.r0();
     x.cpu.gpr[dst] = match (W, SEXT) {
         (8, true) => ins.immediate32to64() as u64,
         (8, false) => ins.immediate64(),
@@ -189,8 +162,7 @@ fn mov_ri<const W: u8, const SEXT: bool>(x: &mut Exec, d: &Decoded) -> ExecResul
 /// MOV reg, [mem] (32-bit loads zero-extend).
 #[inline(always)]
 fn mov_load<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
-    let ins = &d.ins;
-    let dst = gpr::<W>(ins.op0_register());
+    let dst = d.r0();
     let v = x.load_mem(&d.mem, W as usize)?;
     x.cpu.gpr[dst] = v;
     Ok(())
@@ -199,12 +171,7 @@ fn mov_load<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
 /// MOV [mem], reg.
 #[inline(always)]
 fn mov_store<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
-    let ins = &d.ins;
-    let s = if W == 1 {
-        gpr8(ins.op1_register())
-    } else {
-        gpr::<W>(ins.op1_register())
-    };
+    let s = d.r1();
     let v = x.cpu.gpr[s] & mask(W);
     x.store_mem(&d.mem, W as usize, v)
 }
@@ -225,8 +192,7 @@ fn mov_store_imm<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
 /// MOVZX r32, byte [mem].
 #[inline(always)]
 fn movzx_load8(x: &mut Exec, d: &Decoded) -> ExecResult {
-    let ins = &d.ins;
-    let dst = gpr::<4>(ins.op0_register());
+    let dst = d.r0();
     let v = x.load_mem(&d.mem, 1)?;
     x.cpu.gpr[dst] = v;
     Ok(())
@@ -235,8 +201,7 @@ fn movzx_load8(x: &mut Exec, d: &Decoded) -> ExecResult {
 /// LEA reg, m (the address truncated to the operand size).
 #[inline(always)]
 fn lea<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
-    let ins = &d.ins;
-    let dst = gpr::<W>(ins.op0_register());
+    let dst = d.r0();
     x.cpu.gpr[dst] = x.ea_of(&d.mem) & mask(W);
     Ok(())
 }
@@ -246,7 +211,7 @@ fn lea<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
 #[inline(always)]
 fn shift_ri<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
     let ins = &d.ins;
-    let dst = gpr::<W>(ins.op0_register());
+    let dst = d.r0();
     let bits = u32::from(W) * 8;
     let m = mask(W);
     let c = u32::from(ins.immediate8()) & (bits - 1);
@@ -285,17 +250,11 @@ fn mul_flags(size: u8, lo: u64, ovf: bool) -> u64 {
 #[inline(always)]
 fn imul64<const IMM: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
     let ins = &d.ins;
-    let dst = gpr::<8>(ins.op0_register());
+    let dst = d.r0();
     let (a, b) = match IMM {
-        0 => (x.cpu.gpr[dst], x.cpu.gpr[gpr::<8>(ins.op1_register())]),
-        8 => (
-            x.cpu.gpr[gpr::<8>(ins.op1_register())],
-            ins.immediate8to64() as u64,
-        ),
-        _ => (
-            x.cpu.gpr[gpr::<8>(ins.op1_register())],
-            ins.immediate32to64() as u64,
-        ),
+        0 => (x.cpu.gpr[dst], x.cpu.gpr[d.r1()]),
+        8 => (x.cpu.gpr[d.r1()], ins.immediate8to64() as u64),
+        _ => (x.cpu.gpr[d.r1()], ins.immediate32to64() as u64),
     };
     let p = i128::from(a as i64) * i128::from(b as i64);
     let lo = p as u64;
@@ -308,8 +267,7 @@ fn imul64<const IMM: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
 /// MUL r64: RDX:RAX = RAX * r64.
 #[inline(always)]
 fn mul64(x: &mut Exec, d: &Decoded) -> ExecResult {
-    let ins = &d.ins;
-    let s = gpr::<8>(ins.op0_register());
+    let s = d.r0();
     let p = u128::from(x.cpu.gpr[0]) * u128::from(x.cpu.gpr[s]);
     let (lo, hi) = (p as u64, (p >> 64) as u64);
     x.cpu.gpr[0] = lo;
@@ -348,7 +306,7 @@ fn call_rel(x: &mut Exec, d: &Decoded) -> ExecResult {
 /// RET (64-bit code, no immediate).
 #[inline(always)]
 fn ret64(x: &mut Exec, _d: &Decoded) -> ExecResult {
-    let t = x.read_seg(SegReg::Ss, x.cpu.gpr[4], 8)?;
+    let t = x.load_flat64(SegReg::Ss, x.cpu.gpr[4], 8)?;
     if !is_canonical(t) {
         return Err(Exception::gp(0).into());
     }
@@ -361,7 +319,7 @@ fn ret64(x: &mut Exec, _d: &Decoded) -> ExecResult {
 #[inline(always)]
 fn push_q(x: &mut Exec, v: u64) -> ExecResult {
     let sp = x.cpu.gpr[4].wrapping_sub(8);
-    x.write_seg(SegReg::Ss, sp, 8, v)?;
+    x.store_flat64(SegReg::Ss, sp, 8, v)?;
     x.cpu.gpr[4] = sp;
     Ok(())
 }
@@ -369,16 +327,16 @@ fn push_q(x: &mut Exec, v: u64) -> ExecResult {
 /// PUSH r64.
 #[inline(always)]
 fn push64(x: &mut Exec, d: &Decoded) -> ExecResult {
-    let v = x.cpu.gpr[gpr::<8>(d.ins.op0_register())];
+    let v = x.cpu.gpr[d.r0()];
     push_q(x, v)
 }
 
 /// POP r64 (not RSP).
 #[inline(always)]
 fn pop64(x: &mut Exec, d: &Decoded) -> ExecResult {
-    let v = x.read_seg(SegReg::Ss, x.cpu.gpr[4], 8)?;
+    let v = x.load_flat64(SegReg::Ss, x.cpu.gpr[4], 8)?;
     x.cpu.gpr[4] = x.cpu.gpr[4].wrapping_add(8);
-    x.cpu.gpr[gpr::<8>(d.ins.op0_register())] = v;
+    x.cpu.gpr[d.r0()] = v;
     Ok(())
 }
 

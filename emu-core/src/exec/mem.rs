@@ -235,6 +235,27 @@ impl Exec<'_> {
         self.read_seg_checked(seg, off, size)
     }
 
+    /// Read through a segment other than FS or GS in 64-bit code, where
+    /// the linear address is the offset and only the canonical check
+    /// applies (which a TLB hit implies).
+    #[inline(always)]
+    pub fn load_flat64(&mut self, seg: SegReg, off: u64, size: usize) -> ExecResult<u64> {
+        if let Some(v) = self.mmu.hot_load(off, size) {
+            return Ok(v);
+        }
+        self.read_seg_checked(seg, off, size)
+    }
+
+    /// Write counterpart of [`Exec::load_flat64`].
+    #[inline(always)]
+    pub fn store_flat64(&mut self, seg: SegReg, off: u64, size: usize, val: u64) -> ExecResult {
+        if let Some(gpa) = self.mmu.hot_store(off, size, val) {
+            self.note_write(gpa);
+            return Ok(());
+        }
+        self.write_seg_checked(seg, off, size, val)
+    }
+
     #[inline(never)]
     fn read_seg_checked(&mut self, seg: SegReg, off: u64, size: usize) -> ExecResult<u64> {
         let la = self.linear(seg, off, size, false)?;

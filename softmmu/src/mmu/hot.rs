@@ -10,6 +10,9 @@
 //! [`Mmu::hot_prepare`] and the MMU keeps the two permission bits its
 //! accesses need. Leaving the read section clears them, so a hot access
 //! outside a section always misses and takes the checked path.
+//!
+//! Hot-path hits are not counted in [`crate::MmuStats::tlb_hits`]: one
+//! counter update per guest access would cost more than the rest of it.
 
 use super::tlb::access_bit;
 use super::Mmu;
@@ -45,9 +48,7 @@ impl Mmu {
     #[inline(always)]
     pub fn hot_load(&mut self, la: u64, size: usize) -> Option<u64> {
         let (_, page) = self.st.tlb.lookup_page(Gva::new(la), self.hot_read)?;
-        let v = ram::page_load(page, la & PAGE_MASK, size)?;
-        self.st.stats.tlb_hits += 1;
-        Some(v)
+        ram::page_load(page, la & PAGE_MASK, size)
     }
 
     /// Store the low `size` bytes of `val` at `la` under the same
@@ -58,7 +59,6 @@ impl Mmu {
     pub fn hot_store(&mut self, la: u64, size: usize, val: u64) -> Option<u64> {
         let (gpa_page, page) = self.st.tlb.lookup_page(Gva::new(la), self.hot_write)?;
         ram::page_store(page, la & PAGE_MASK, size, val)?;
-        self.st.stats.tlb_hits += 1;
         Some(gpa_page | (la & PAGE_MASK))
     }
 
@@ -76,7 +76,6 @@ impl Mmu {
         let (gpa_page, page) = self.st.tlb.lookup_page(Gva::new(la), self.hot_write)?;
         let off = la & PAGE_MASK;
         let old = ram::page_load(page, off, size)?;
-        self.st.stats.tlb_hits += 1;
         let Some(new) = f(old) else {
             return Some((old, None));
         };
@@ -90,7 +89,6 @@ impl Mmu {
     #[inline]
     pub fn hot_fetch_gpa(&mut self, la: u64) -> Option<u64> {
         let (gpa_page, _) = self.st.tlb.lookup_page(Gva::new(la), self.hot_fetch)?;
-        self.st.stats.tlb_hits += 1;
         Some(gpa_page | (la & PAGE_MASK))
     }
 }
