@@ -144,10 +144,15 @@ impl Flags {
         self.get() & bit != 0
     }
 
+    /// CF alone, without deriving the other status flags.
     #[inline]
     pub fn cf(&self) -> bool {
+        let m = mask(self.size);
+        let (a, b) = (self.a & m, self.b & m);
+        let c = u128::from(self.carry_in());
         match self.op {
-            LazyOp::Add | LazyOp::Sub => self.compute() & CF != 0,
+            LazyOp::Add => (a as u128 + b as u128 + c) > m as u128,
+            LazyOp::Sub => (a as u128) < b as u128 + c,
             LazyOp::Logic => false,
             LazyOp::None | LazyOp::Inc | LazyOp::Dec => self.bits & CF != 0,
         }
@@ -212,7 +217,9 @@ impl Flags {
     /// INC/DEC: CF keeps its current value.
     #[inline]
     pub fn lazy_incdec(&mut self, size: u8, a: u64, res: u64, inc: bool) {
-        self.settle();
+        // Only CF survives from before (the other status flags are
+        // replaced), so only CF is derived; `bits` holds everything else.
+        self.bits = (self.bits & !CF) | u64::from(self.cf());
         self.op = if inc { LazyOp::Inc } else { LazyOp::Dec };
         self.size = size;
         self.a = a;
@@ -323,6 +330,42 @@ mod tests {
         assert_eq!(f.get() & ARITH, OF | PF | AF);
         f.lazy_sub(8, 5, u64::MAX, true, 5);
         assert!(f.cf());
+    }
+
+    /// INC/DEC after a pending ADD, SUB (with and without carry-in) or
+    /// logic operation keeps exactly the CF that operation produced, and
+    /// the flags outside the status bits survive.
+    #[test]
+    fn incdec_keep_the_cf_of_a_pending_operation() {
+        let vals = [0u64, 1, 0x7f, 0x80, 0xff, 0xffff_ffff, u64::MAX];
+        for size in [1u8, 2, 4, 8] {
+            let m = mask(size);
+            for &a in &vals {
+                for &b in &vals {
+                    for c in [false, true] {
+                        let (a, b) = (a & m, b & m);
+                        let mut ops: Vec<Flags> = Vec::new();
+                        let mut f = Flags::default();
+                        f.set(DF | IF);
+                        let add = a.wrapping_add(b).wrapping_add(c as u64) & m;
+                        f.lazy_add(size, a, b, c, add);
+                        ops.push(f);
+                        let sub = a.wrapping_sub(b).wrapping_sub(c as u64) & m;
+                        f.lazy_sub(size, a, b, c, sub);
+                        ops.push(f);
+                        f.lazy_logic(size, a & b);
+                        ops.push(f);
+                        for mut f in ops {
+                            let before = f.get();
+                            f.lazy_incdec(size, a, a.wrapping_add(1) & m, true);
+                            let after = f.get();
+                            assert_eq!(after & CF, before & CF, "size {size} a {a:#x} b {b:#x}");
+                            assert_eq!(after & (DF | IF), DF | IF);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
