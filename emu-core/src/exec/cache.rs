@@ -635,7 +635,8 @@ pub fn run_batch(
             let mut fault = None;
             // RIP is written back when the block stops, not after each
             // instruction: family handlers (which may read it) get it set
-            // first, and a fault sets it to the faulting instruction.
+            // first (`fast::run`), and a fault sets it to the faulting
+            // instruction.
             let mut next = x.cpu.rip;
             for d in &cache.insns[start..end] {
                 ran += 1;
@@ -654,7 +655,6 @@ pub fn run_batch(
                     }
                     continue;
                 }
-                x.cpu.rip = d.rip;
                 x.next_rip = d.next;
                 if let Err(f) = super::fast::run(x, d) {
                     x.cpu.rip = d.rip;
@@ -693,7 +693,9 @@ pub fn run_batch(
             }
             cache.stats.hits += 1;
         }
-        x.signals.attention = false;
+        if x.signals.attention {
+            x.signals.attention = false;
+        }
     }
 }
 

@@ -398,7 +398,12 @@ macro_rules! fast_ops {
         #[inline(always)]
         pub fn run(x: &mut Exec, d: &Decoded) -> ExecResult {
             match d.op {
-                FastOp::Family => (d.run)(x, d),
+                FastOp::Family => {
+                    // Family handlers may read RIP, which the block loop
+                    // otherwise writes back only when the block stops.
+                    x.cpu.rip = d.rip;
+                    (d.run)(x, d)
+                }
                 $(FastOp::$name => $h(x, d),)*
             }
         }

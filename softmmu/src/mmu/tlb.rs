@@ -110,9 +110,15 @@ impl FrontTlb {
     /// The entry holding `gva`'s page, if any.
     #[inline(always)]
     fn find(&self, gva: u64) -> Option<&Entry> {
+        const _: () = assert!(TLB_WAYS == 2);
         let tag = (gva & !PAGE_MASK) | 1;
-        let set = &self.entries[Self::set(gva)..Self::set(gva) + TLB_WAYS];
-        set.iter().find(|e| e.tag == tag)
+        let i = Self::set(gva);
+        let first = &self.entries[i];
+        if first.tag == tag {
+            return Some(first);
+        }
+        let second = &self.entries[i + 1];
+        (second.tag == tag).then_some(second)
     }
 
     /// Whether the entries belong to `ctx`.
