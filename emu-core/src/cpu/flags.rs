@@ -41,6 +41,13 @@ pub enum LazyOp {
     /// INC/DEC: like ADD/SUB by one, CF preserved (already in `bits`).
     Inc,
     Dec,
+    /// SHL/SHR/SAR by a count (`b`, 1..width-1) of the value `a`: CF is the
+    /// last bit shifted out, OF as for a one-bit shift (its value for larger
+    /// counts, which the manuals leave undefined, is softvm's choice, the
+    /// same as `ops::shift`), AF = 0.
+    Shl,
+    Shr,
+    Sar,
 }
 
 /// RFLAGS. `bits` holds every flag except the arithmetic ones while `op` is
@@ -155,7 +162,35 @@ impl Flags {
             LazyOp::Sub => (a as u128) < b as u128 + c,
             LazyOp::Logic => false,
             LazyOp::None | LazyOp::Inc | LazyOp::Dec => self.bits & CF != 0,
+            LazyOp::Shl | LazyOp::Shr | LazyOp::Sar => self.shift_cf(),
         }
+    }
+
+    /// The last bit a pending shift moved out.
+    #[inline]
+    fn shift_cf(&self) -> bool {
+        let bits = u32::from(self.size) * 8;
+        let v = self.a & mask(self.size);
+        let c = (self.b as u32) & (bits - 1);
+        let out = match self.op {
+            LazyOp::Shl => ((v as u128) << c >> bits) as u64,
+            LazyOp::Shr => v >> (c - 1),
+            _ => {
+                let s = ((v << (64 - bits)) as i64) >> (64 - bits);
+                (s >> (c - 1)) as u64
+            }
+        };
+        out & 1 != 0
+    }
+
+    /// Record SHL/SHR/SAR of `a` by `count` (1..width-1) giving `res`.
+    #[inline]
+    pub fn lazy_shift(&mut self, op: LazyOp, size: u8, a: u64, count: u32, res: u64) {
+        self.op = op;
+        self.size = size;
+        self.a = a;
+        self.b = u64::from(count);
+        self.res = res;
     }
 
     /// Set or clear individual non-lazy bits (e.g. DF, IF, CF).
@@ -260,6 +295,15 @@ impl Flags {
             LazyOp::Dec => {
                 let of = r == sb - 1;
                 base | (self.bits & CF) | ((a ^ 1 ^ r) & AF) | if of { OF } else { 0 }
+            }
+            LazyOp::Shl | LazyOp::Shr | LazyOp::Sar => {
+                let msb = a & sb != 0;
+                let of = match self.op {
+                    LazyOp::Shl => msb != (a & (sb >> 1) != 0),
+                    LazyOp::Shr => msb,
+                    _ => false,
+                };
+                base | u64::from(self.shift_cf()) | if of { OF } else { 0 }
             }
         }
     }

@@ -12,7 +12,7 @@
 use super::decoded::{Decoded, Fast};
 use super::mem::is_canonical;
 use super::Exec;
-use crate::cpu::flags::{mask, parity, sign_bit, Flags, ARITH, CF, OF, SF};
+use crate::cpu::flags::{mask, parity, sign_bit, Flags, LazyOp, ARITH, CF, OF, SF};
 use crate::cpu::state::SegReg;
 use crate::exception::{Exception, ExecResult};
 use iced_x86::{Code, CodeSize, Instruction, OpKind, Register};
@@ -207,7 +207,7 @@ fn lea<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
 }
 
 /// SHL/SHR/SAR reg, imm8 with a non-zero masked count (checked at
-/// selection), flags as `ops::shift` computes them (AF = 0).
+/// selection), flags recorded lazily as `ops::shift` computes them.
 #[inline(always)]
 fn shift_ri<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
     let ins = &d.ins;
@@ -216,24 +216,15 @@ fn shift_ri<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> ExecResult 
     let m = mask(W);
     let c = u32::from(ins.immediate8()) & (bits - 1);
     let v = x.cpu.gpr[dst] & m;
-    let msb = (v >> (bits - 1)) & 1;
-    let (r, cf, of) = match OP {
-        // SHL
-        0 => (
-            (v << c) & m,
-            ((v as u128) << c >> bits) as u64 & 1,
-            msb ^ ((v >> (bits - 2)) & 1),
-        ),
-        // SHR
-        1 => (v >> c, (v >> (c - 1)) & 1, msb),
-        // SAR
+    let (r, op) = match OP {
+        0 => ((v << c) & m, LazyOp::Shl),
+        1 => (v >> c, LazyOp::Shr),
         _ => {
             let s = ((v << (64 - bits)) as i64) >> (64 - bits);
-            ((s >> c) as u64 & m, (s >> (c - 1)) as u64 & 1, 0)
+            ((s >> c) as u64 & m, LazyOp::Sar)
         }
     };
-    let f = cf | if of != 0 { OF } else { 0 } | crate::cpu::flags::szp(W, r);
-    x.cpu.flags.set_arith(ARITH, f);
+    x.cpu.flags.lazy_shift(op, W, v, c, r);
     x.cpu.gpr[dst] = r;
     Ok(())
 }
@@ -776,7 +767,7 @@ fn is_form(c: Code, op: u8, form: Form) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use crate::cpu::flags::{Flags, CF, OF, PF, SF, ZF};
+    use crate::cpu::flags::{Flags, LazyOp, CF, OF, PF, SF, ZF};
 
     /// The condition from the full RFLAGS value, as the manuals define it.
     fn reference(f: &Flags, cc: u8) -> bool {
@@ -825,6 +816,11 @@ mod tests {
                     f.lazy_incdec(size, a, a.wrapping_sub(1) & m, false);
                     fs.push(f);
                     f.lazy_sub(size, a, b, true, a.wrapping_sub(b).wrapping_sub(1) & m);
+                    fs.push(f);
+                    let c = (b as u32 % (u32::from(size) * 8 - 1)) + 1;
+                    f.lazy_shift(LazyOp::Shl, size, a, c, (a << c) & m);
+                    fs.push(f);
+                    f.lazy_shift(LazyOp::Shr, size, a, c, a >> c);
                     fs.push(f);
                     for f in &fs {
                         for cc in 0..16 {
