@@ -1,7 +1,8 @@
 //! Guests that execute random bytes, in every mode: whatever they do —
 //! write anywhere, jump anywhere, load any segment, fault in any way —
 //! softvm must answer with exits or architectural faults, never a host
-//! panic or a hang. Reproducible from the printed seed.
+//! panic or a hang, and must answer the same with its decoded-block cache
+//! as without it. Reproducible from the printed seed.
 
 use emu_core::{Regs, Segment, Sregs, VcpuExit, Vm, VmConfig};
 use softmmu::{Backing, Gpa, MemFlags};
@@ -42,8 +43,12 @@ fn tables(vm: &Vm, rng: &mut XorShift, long: bool, code: u64) {
     }
 }
 
-/// Run random code with the given initial segment state; returns the exits.
-fn run_random(seed: u64, sregs: impl Fn(&mut Sregs), bytes_at: u64) -> Vec<String> {
+/// What a random program did: its exits, then its final registers,
+/// segment state, instruction count and code region.
+type Outcome = (Vec<String>, Regs, Sregs, u64, Vec<u8>);
+
+/// Run random code with the given initial segment state.
+fn run_random(seed: u64, sregs: impl Fn(&mut Sregs), bytes_at: u64, cache: bool) -> Outcome {
     let mut rng = XorShift(seed | 1);
     let vm = Vm::new(VmConfig::default());
     vm.set_user_memory_region(0, MemFlags::empty(), 0, 4 << 20, Backing::Anonymous)
@@ -56,6 +61,7 @@ fn run_random(seed: u64, sregs: impl Fn(&mut Sregs), bytes_at: u64) -> Vec<Strin
     }
     vm.memory().write_phys(Gpa::new(bytes_at), &page).unwrap();
     let mut v = vm.create_vcpu(0);
+    v.set_code_cache(cache);
     let mut s = v.get_sregs();
     sregs(&mut s);
     if s.cr0 & 1 != 0 {
@@ -99,20 +105,114 @@ fn run_random(seed: u64, sregs: impl Fn(&mut Sregs), bytes_at: u64) -> Vec<Strin
         }
         exits.push(text);
     }
-    exits
+    let mut code = vec![0u8; 0x10000];
+    vm.memory()
+        .read_phys(Gpa::new(bytes_at), &mut code)
+        .unwrap();
+    (exits, v.get_regs(), v.get_sregs(), v.instructions(), code)
+}
+
+/// The three starting states: real mode, flat 32-bit protected mode, and
+/// 64-bit mode with 1 GiB identity pages built at 0x1000.
+fn run_mode(mode: u64, seed: u64, cache: bool) -> Outcome {
+    match mode {
+        0 => run_random(
+            seed,
+            |s| s.cs = Segment::real_mode(0x1000, true),
+            0x1_0000,
+            cache,
+        ),
+        1 => run_random(
+            seed,
+            |s| {
+                s.cr0 = 0x11;
+                s.cs = Segment::flat(8, 0xb, true, false);
+                for d in [&mut s.ds, &mut s.es, &mut s.ss, &mut s.fs, &mut s.gs] {
+                    *d = Segment::flat(0x10, 3, true, false);
+                }
+            },
+            0x10_0000,
+            cache,
+        ),
+        _ => run_random(
+            seed,
+            |s| {
+                s.cr0 = 0x8000_0011;
+                s.cr4 = 0x20;
+                s.efer = 0x500;
+                s.cr3 = 0x1000;
+                s.cs = Segment::flat(0x18, 0xb, false, true);
+                for d in [&mut s.ds, &mut s.es, &mut s.ss, &mut s.fs, &mut s.gs] {
+                    *d = Segment::flat(0x10, 3, true, false);
+                }
+            },
+            0x10_0000,
+            cache,
+        ),
+    }
+}
+
+fn base_seed() -> u64 {
+    std::env::var("SOFTVM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed)
+}
+
+fn program_count(release: u64) -> u64 {
+    std::env::var("SOFTVM_RANDOM_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if cfg!(debug_assertions) { 60 } else { release })
+}
+
+/// The block cache (blocks that follow jumps and calls, side exits at
+/// conditional branches, RIP written back per block, the hot memory path)
+/// must not change anything a guest can see: every random program gives
+/// the same exits, registers, segments, instruction count and code bytes
+/// with the cache on and off.
+#[test]
+fn random_code_runs_the_same_with_and_without_the_block_cache() {
+    let base = base_seed() ^ 0xcac4e;
+    let n = program_count(300);
+    println!("random-code cache: seed {base}");
+    let mut executed = 0;
+    for i in 0..n {
+        let seed = base.wrapping_mul(6364136223846793005).wrapping_add(i);
+        let mode = i % 3;
+        let cached = run_mode(mode, seed, true);
+        let plain = run_mode(mode, seed, false);
+        executed += cached.3;
+        assert_eq!(
+            cached.0, plain.0,
+            "exits, program {i} mode {mode} seed {seed}"
+        );
+        assert_eq!(
+            cached.1, plain.1,
+            "registers, program {i} mode {mode} seed {seed}"
+        );
+        assert_eq!(
+            cached.2, plain.2,
+            "segments, program {i} mode {mode} seed {seed}"
+        );
+        assert_eq!(
+            cached.3, plain.3,
+            "instructions, program {i} mode {mode} seed {seed}"
+        );
+        assert!(
+            cached.4 == plain.4,
+            "code bytes, program {i} mode {mode} seed {seed}"
+        );
+    }
+    println!("random-code cache: {n} programs, {executed} instructions, identical");
+    assert!(executed > n * 100, "the programs ran too little to compare");
 }
 
 #[test]
 fn random_code_never_panics_the_host() {
-    let base: u64 = std::env::var("SOFTVM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed);
+    let base = base_seed();
     println!("random-code: seed {base}");
-    let n = std::env::var("SOFTVM_RANDOM_N")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(if cfg!(debug_assertions) { 60 } else { 300 });
+    let n = program_count(300);
     let verbose = std::env::var_os("SOFTVM_RANDOM_VERBOSE").is_some();
     let mut ends = std::collections::BTreeMap::new();
     for i in 0..n {
@@ -121,37 +221,7 @@ fn random_code_never_panics_the_host() {
         if verbose {
             eprintln!("program {i} mode {mode} seed {seed}");
         }
-        let exits = match mode {
-            // Real mode.
-            0 => run_random(seed, |s| s.cs = Segment::real_mode(0x1000, true), 0x1_0000),
-            // 32-bit protected mode, flat.
-            1 => run_random(
-                seed,
-                |s| {
-                    s.cr0 = 0x11;
-                    s.cs = Segment::flat(8, 0xb, true, false);
-                    for d in [&mut s.ds, &mut s.es, &mut s.ss, &mut s.fs, &mut s.gs] {
-                        *d = Segment::flat(0x10, 3, true, false);
-                    }
-                },
-                0x10_0000,
-            ),
-            // 64-bit mode with 1 GiB identity pages built at 0x1000.
-            _ => run_random(
-                seed,
-                |s| {
-                    s.cr0 = 0x8000_0011;
-                    s.cr4 = 0x20;
-                    s.efer = 0x500;
-                    s.cr3 = 0x1000;
-                    s.cs = Segment::flat(0x18, 0xb, false, true);
-                    for d in [&mut s.ds, &mut s.es, &mut s.ss, &mut s.fs, &mut s.gs] {
-                        *d = Segment::flat(0x10, 3, true, false);
-                    }
-                },
-                0x10_0000,
-            ),
-        };
+        let exits = run_mode(mode, seed, true).0;
         let last = exits.last().cloned().unwrap_or_default();
         let kind = last.split(['(', ' ', '{']).next().unwrap_or("").to_string();
         *ends.entry(format!("mode {mode}: {kind}")).or_insert(0) += 1;
