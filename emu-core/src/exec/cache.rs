@@ -4,16 +4,32 @@
 //!
 //! ## Blocks
 //!
-//! A block is a straight run of decoded instructions starting at one
-//! guest-physical address, ending at the first branch or system
-//! instruction, at [`MAX_BLOCK_INSNS`], or before an instruction that
-//! crosses the page end (such instructions, and undecodable or
-//! unimplemented ones, always take the uncached path in [`super::step`]).
-//! A block is keyed by its gpa, its RIP (iced bakes the instruction
-//! address into branch targets and RIP-relative operands, so code aliased
-//! at two addresses is two blocks) and the code size (16/32/64). Blocks
-//! live in a per-vCPU direct-mapped table; their instructions in one arena
-//! that is emptied when full.
+//! A block is a run of decoded instructions starting at one guest-physical
+//! address, all from that page. It goes on through conditional branches
+//! (side exits: when one is taken, the loop sees RIP leave the block and
+//! stops there) and, in 64-bit code, continues at the target of a direct
+//! JMP or CALL that stays in the page (see `fast::follows`). It ends at an
+//! indirect branch, a RET, a system instruction, at [`MAX_BLOCK_INSNS`],
+//! or before an instruction that crosses the page end (such instructions,
+//! and undecodable or unimplemented ones, always take the uncached path in
+//! [`super::step`]). A block is keyed by its gpa, its RIP (iced bakes the
+//! instruction address into branch targets and RIP-relative operands, so
+//! code aliased at two addresses is two blocks) and the code size
+//! (16/32/64). Blocks live in a per-vCPU direct-mapped table; their
+//! instructions in one arena that is emptied when full.
+//!
+//! ## Running a block
+//!
+//! The loop in [`run_batch`] dispatches with a `match` on each
+//! instruction's fast form (`fast::run`), so the common handlers run inline.
+//! "Plain" instructions (no branch, no family handler) need no RIP
+//! bookkeeping at all: RIP is written back when the block stops, set before
+//! a family handler (which may read it), and set to the faulting
+//! instruction on a fault. A block that ends by jumping back to its own
+//! start (a loop) runs again without a lookup while its page counter is
+//! unchanged. Consecutive blocks in one page reuse one code translation.
+//! Memory accesses take the hot path of `exec/mem.rs` (segment summary,
+//! then `Mmu::hot_load`/`hot_store`), prepared once per batch.
 //!
 //! ## Invalidation: page versions
 //!

@@ -28,7 +28,7 @@ pub struct MemOp {
     pub disp: u64,
     /// Address-size mask (16, 32 or 64 bits).
     pub amask: u64,
-    /// GPR numbers, or [`NO_REG`].
+    /// GPR numbers, or 16 for none.
     pub base: u8,
     pub index: u8,
     pub shift: u8,

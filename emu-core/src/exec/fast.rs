@@ -15,7 +15,7 @@ use super::Exec;
 use crate::cpu::flags::{mask, parity, sign_bit, Flags, LazyOp, ARITH, CF, OF, SF};
 use crate::cpu::state::SegReg;
 use crate::exception::{Exception, ExecResult};
-use iced_x86::{Code, CodeSize, Instruction, OpKind, Register};
+use iced_x86::{Code, CodeSize, Instruction, Mnemonic, OpKind, Register};
 
 const ADD: u8 = 0;
 const SUB: u8 = 1;
@@ -627,10 +627,20 @@ pub fn select(ins: &Instruction) -> Option<FastOp> {
         (Form::R64Rm64, mem(1)),
         (Form::R32Rm32, mem(1)),
     ];
-    for (op, row) in ALU.iter().enumerate() {
+    let alu_op = match ins.mnemonic() {
+        Mnemonic::Add => Some(ADD),
+        Mnemonic::Sub => Some(SUB),
+        Mnemonic::And => Some(AND),
+        Mnemonic::Or => Some(OR),
+        Mnemonic::Xor => Some(XOR),
+        Mnemonic::Cmp => Some(CMP),
+        Mnemonic::Test => Some(TEST),
+        _ => None,
+    };
+    if let Some(op) = alu_op {
         for (k, &(form, ok)) in shapes.iter().enumerate() {
-            if ok && is_form(ins.code(), op as u8, form) {
-                return Some(row[k]);
+            if ok && is_form(ins.code(), op, form) {
+                return Some(ALU[usize::from(op)][k]);
             }
         }
     }

@@ -65,8 +65,8 @@ pub enum StepResult {
     Exception(Exception),
     /// The instruction waits for the VMM to complete a read.
     Exit,
-    /// Not implemented: the instruction bytes are in the result of
-    /// [`last_bytes`].
+    /// Not implemented: the instruction bytes are in the `bytes` buffer
+    /// passed to [`step`] (or `cache::run_batch`).
     Unimplemented,
 }
 

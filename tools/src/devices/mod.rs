@@ -64,21 +64,21 @@ impl<W: Write> Bus<W> {
         self.msi.extend(msis);
     }
 
-    /// Device timers: PIT channel 0 ticks become IRQ0 pulses.
-    pub fn poll_timers(&mut self) {
+    /// Device timers: PIT channel 0 ticks become IRQ0 pulses. Returns how
+    /// long until a device timer could interrupt a halted vCPU (only when
+    /// that interrupt is routed, i.e. its I/O APIC entry is unmasked). One
+    /// reading of the host clock serves both.
+    pub fn poll_timers(&mut self) -> Option<Duration> {
+        if self.pit.irq0_quiet() {
+            return None;
+        }
         let now = self.now();
         if self.pit.irq0_pending(now) > 0 {
             let msis = self.ioapic.pulse_irq(ioapic::isa_irq_to_gsi(0));
             self.msi.extend(msis);
         }
-    }
-
-    /// How long until a device timer could interrupt a halted vCPU (only
-    /// when that interrupt is routed, i.e. its I/O APIC entry is unmasked).
-    pub fn next_timer_event(&mut self) -> Option<Duration> {
         let pin = ioapic::isa_irq_to_gsi(0);
         let routed = self.ioapic.entry(pin).is_some_and(|e| e & (1 << 16) == 0);
-        let now = self.now();
         if !routed {
             return None;
         }
@@ -121,13 +121,14 @@ impl<W: Write> Bus<W> {
     }
 
     pub fn read(&mut self, port: u16, data: &mut [u8]) {
-        let now = self.now();
+        // The host clock is read only for the PIT: other ports are the
+        // hot path of exit-heavy guests.
         let v: u32 = match port {
             0x3f8..=0x3ff => u32::from(self.serial.read(port - 0x3f8)),
             0x510 | 0x511 => self.fw_cfg.read(port, data.len()),
             0xf4..=0xf7 => 0,
-            0x40..=0x43 => u32::from(self.pit.read(port, now)),
-            0x61 => u32::from(self.pit.port61_read(now)),
+            0x40..=0x43 => u32::from(self.pit.read(port, self.now())),
+            0x61 => u32::from(self.pit.port61_read(self.now())),
             p if testdev::TestDev::claims_port(p) => self.testdev.io_read(p, data.len()),
             _ => self.legacy.read(port, data.len()),
         };
@@ -141,12 +142,11 @@ impl<W: Write> Bus<W> {
         let n = data.len().min(4);
         b[..n].copy_from_slice(&data[..n]);
         let v = u32::from_le_bytes(b);
-        let now = self.now();
         match port {
             0x3f8..=0x3ff => self.serial.write(port - 0x3f8, data[0]),
             0xf4 => return Action::GuestExit(v),
-            0x40..=0x43 => self.pit.write(port, data[0], now),
-            0x61 => self.pit.port61_write(data[0], now),
+            0x40..=0x43 => self.pit.write(port, data[0], self.now()),
+            0x61 => self.pit.port61_write(data[0], self.now()),
             p if testdev::TestDev::claims_port(p) => {
                 if let Some((line, level)) = self.testdev.io_write(p, data.len(), v) {
                     self.set_isa_irq(line, level);

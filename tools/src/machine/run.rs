@@ -56,9 +56,9 @@ impl<W: Write> Shared<'_, W> {
     /// interrupt a halted vCPU.
     fn poll_devices(&self) -> Option<std::time::Duration> {
         let mut bus = self.bus();
-        bus.poll_timers();
+        let next = bus.poll_timers();
         self.deliver_msi(&mut bus);
-        bus.next_timer_event()
+        next
     }
 }
 
