@@ -102,6 +102,7 @@ pub fn step64(regs: &mut Regs, code: &[u8], mem: &mut FlatMem) -> Result<(), Ste
             sys: &mut sys,
             next_rip: 0,
             implicit_supervisor: false,
+            fast_forms: true,
             signals: Signals::default(),
             code: crate::exec::cache::CodePages::detached(),
         };

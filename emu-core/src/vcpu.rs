@@ -258,7 +258,9 @@ impl Vcpu {
     }
 
     /// Turn the decoded-instruction cache off (every instruction is decoded
-    /// each time it runs: the reference the cache is tested against) or on.
+    /// each time it runs and executed by the handler of its instruction
+    /// family, without the specialised fast forms: the reference the cache
+    /// and the fast forms are tested against) or on.
     pub fn set_code_cache(&mut self, on: bool) {
         self.code.blocks.set_enabled(on);
     }
@@ -406,6 +408,7 @@ impl Vcpu {
                 sys: &mut self.sys,
                 next_rip: 0,
                 implicit_supervisor: false,
+                fast_forms: self.code.blocks.enabled(),
                 signals: Signals::default(),
                 code: &self.code.pages,
             };

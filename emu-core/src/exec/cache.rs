@@ -294,8 +294,13 @@ impl Blocks {
         }
     }
 
-    /// Turn the cache off (every instruction decoded on each execution, as
-    /// a reference for tests) or back on.
+    /// Whether the cache is on.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Turn the cache off (every instruction decoded on each execution and
+    /// run by its family handler, as a reference for tests) or back on.
     pub fn set_enabled(&mut self, on: bool) {
         self.enabled = on;
         self.flush();
@@ -463,7 +468,7 @@ impl Blocks {
             } else {
                 (ins.next_ip() & ip_mask, kind)
             };
-            let Some(mut d) = Decoded::new(&ins, next, kind) else {
+            let Some(mut d) = Decoded::new(&ins, next, kind, true) else {
                 break;
             };
             if !d.op.is_plain() {

@@ -105,15 +105,22 @@ pub struct Decoded {
     pub target: u64,
     /// GPR numbers of register operands 0 and 1 (see [`gpr_number`]).
     regs: [u8; 2],
+    /// The condition-code nibble of Jcc/SETcc/CMOVcc (0xff for others).
+    pub cc: u8,
     /// Block-ending class (see `cache.rs`); 0 for plain instructions.
     pub kind: u8,
 }
 
 impl Decoded {
     /// The decoded form of `ins`; `None` if softvm does not implement it.
-    pub fn new(ins: &Instruction, next: u64, kind: u8) -> Option<Decoded> {
+    /// Without `fast`, the family handler runs even where a fast form
+    /// exists (the reference interpreter).
+    pub fn new(ins: &Instruction, next: u64, kind: u8, fast: bool) -> Option<Decoded> {
         let family = table::handler(ins.code())?;
-        let op = fast::select(ins).unwrap_or(FastOp::Family);
+        let op = match fast {
+            true => fast::select(ins).unwrap_or(FastOp::Family),
+            false => FastOp::Family,
+        };
         let run = op.handler().unwrap_or(run_family as Fast);
         let has_mem = (0..ins.op_count()).any(|i| ins.op_kind(i) == OpKind::Memory);
         let mem = if has_mem {
@@ -141,6 +148,7 @@ impl Decoded {
         };
         Some(Decoded {
             regs: [reg(0), reg(1)],
+            cc: crate::ops::control::cc(ins),
             ins: *ins,
             op,
             run,

@@ -189,13 +189,73 @@ fn mov_store_imm<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
     x.store_mem(&d.mem, W as usize, v)
 }
 
-/// MOVZX r32, byte [mem].
+/// MOVZX/MOVSX/MOVSXD into a 32- or 64-bit register from an `S`-byte
+/// register (not AH..BH) or memory operand (32-bit results zero-extend).
 #[inline(always)]
-fn movzx_load8(x: &mut Exec, d: &Decoded) -> ExecResult {
-    let dst = d.r0();
-    let v = x.load_mem(&d.mem, 1)?;
-    x.cpu.gpr[dst] = v;
+fn extend<const W: u8, const S: u8, const SIGNED: bool, const MEM: bool>(
+    x: &mut Exec,
+    d: &Decoded,
+) -> ExecResult {
+    let v = if MEM {
+        x.load_mem(&d.mem, S as usize)?
+    } else {
+        x.cpu.gpr[d.r1()] & mask(S)
+    };
+    let v = if SIGNED {
+        crate::ops::mov::sext(v, S) & mask(W)
+    } else {
+        v
+    };
+    x.cpu.gpr[d.r0()] = v;
     Ok(())
+}
+
+/// CMOVcc r32/r64, r/m: the source is read whatever the condition (a
+/// memory source may fault), and a 32-bit destination is zero-extended
+/// even when nothing moves.
+#[inline(always)]
+fn cmov<const W: u8, const MEM: bool>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let v = if MEM {
+        x.load_mem(&d.mem, W as usize)?
+    } else {
+        x.cpu.gpr[d.r1()]
+    };
+    let dst = d.r0();
+    let new = if x.cpu.flags.cond(d.cc) {
+        v
+    } else {
+        x.cpu.gpr[dst]
+    };
+    x.cpu.gpr[dst] = new & mask(W);
+    Ok(())
+}
+
+/// SETcc r8 (not AH..BH) or byte [mem].
+#[inline(always)]
+fn setcc<const MEM: bool>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let v = u64::from(x.cpu.flags.cond(d.cc));
+    if MEM {
+        return x.store_mem(&d.mem, 1, v);
+    }
+    let g = &mut x.cpu.gpr[d.r0()];
+    *g = (*g & !0xff) | v;
+    Ok(())
+}
+
+/// Jcc rel outside 64-bit code (the target is checked against the CS
+/// limit when taken).
+#[inline(always)]
+fn jcc_checked(x: &mut Exec, d: &Decoded) -> ExecResult {
+    if x.cpu.flags.cond(d.cc) {
+        x.jump(d.target)?;
+    }
+    Ok(())
+}
+
+/// JMP rel outside 64-bit code.
+#[inline(always)]
+fn jmp_checked(x: &mut Exec, d: &Decoded) -> ExecResult {
+    x.jump(d.target)
 }
 
 /// LEA reg, m (the address truncated to the operand size).
@@ -353,6 +413,8 @@ macro_rules! fast_ops {
                 !matches!(
                     self,
                     FastOp::Family
+                        | FastOp::JccChecked
+                        | FastOp::JmpChecked
                         | FastOp::JmpRel
                         | FastOp::CallRel
                         | FastOp::Ret64
@@ -483,7 +545,32 @@ fast_ops! {
     MovStoreImm32 => mov_store_imm::<4>,
     MovStoreImm16 => mov_store_imm::<2>,
     MovStoreImm8 => mov_store_imm::<1>,
-    MovzxLoad8 => movzx_load8,
+    Movzx32m8 => extend::<4, 1, false, true>,
+    Movzx32r8 => extend::<4, 1, false, false>,
+    Movzx64m8 => extend::<8, 1, false, true>,
+    Movzx64r8 => extend::<8, 1, false, false>,
+    Movzx32m16 => extend::<4, 2, false, true>,
+    Movzx32r16 => extend::<4, 2, false, false>,
+    Movzx64m16 => extend::<8, 2, false, true>,
+    Movzx64r16 => extend::<8, 2, false, false>,
+    Movsx32m8 => extend::<4, 1, true, true>,
+    Movsx32r8 => extend::<4, 1, true, false>,
+    Movsx64m8 => extend::<8, 1, true, true>,
+    Movsx64r8 => extend::<8, 1, true, false>,
+    Movsx32m16 => extend::<4, 2, true, true>,
+    Movsx32r16 => extend::<4, 2, true, false>,
+    Movsx64m16 => extend::<8, 2, true, true>,
+    Movsx64r16 => extend::<8, 2, true, false>,
+    Movsxd64m32 => extend::<8, 4, true, true>,
+    Movsxd64r32 => extend::<8, 4, true, false>,
+    Cmov32r => cmov::<4, false>,
+    Cmov32m => cmov::<4, true>,
+    Cmov64r => cmov::<8, false>,
+    Cmov64m => cmov::<8, true>,
+    SetccR => setcc::<false>,
+    SetccM => setcc::<true>,
+    JccChecked => jcc_checked,
+    JmpChecked => jmp_checked,
     Lea64 => lea::<8>,
     Lea32 => lea::<4>,
     Shl64 => shift_ri::<8, 0>,
@@ -671,7 +758,34 @@ pub fn select(ins: &Instruction) -> Option<FastOp> {
         Mov_rm32_imm32 if mem(0) => MovStoreImm32,
         Mov_rm16_imm16 if mem(0) => MovStoreImm16,
         Mov_rm8_imm8 if mem(0) => MovStoreImm8,
-        Movzx_r32_rm8 if mem(1) => MovzxLoad8,
+        Movzx_r32_rm8 if mem(1) => Movzx32m8,
+        Movzx_r64_rm8 if mem(1) => Movzx64m8,
+        Movzx_r32_rm16 if mem(1) => Movzx32m16,
+        Movzx_r64_rm16 if mem(1) => Movzx64m16,
+        Movsx_r32_rm8 if mem(1) => Movsx32m8,
+        Movsx_r64_rm8 if mem(1) => Movsx64m8,
+        Movsx_r32_rm16 if mem(1) => Movsx32m16,
+        Movsx_r64_rm16 if mem(1) => Movsx64m16,
+        Movsxd_r64_rm32 if mem(1) => Movsxd64m32,
+        Movzx_r32_rm8 if rr && low8(ins.op1_register()) => Movzx32r8,
+        Movzx_r64_rm8 if rr && low8(ins.op1_register()) => Movzx64r8,
+        Movsx_r32_rm8 if rr && low8(ins.op1_register()) => Movsx32r8,
+        Movsx_r64_rm8 if rr && low8(ins.op1_register()) => Movsx64r8,
+        Movzx_r32_rm16 if rr => Movzx32r16,
+        Movzx_r64_rm16 if rr => Movzx64r16,
+        Movsx_r32_rm16 if rr => Movsx32r16,
+        Movsx_r64_rm16 if rr => Movsx64r16,
+        Movsxd_r64_rm32 if rr => Movsxd64r32,
+        _ if is_cmov(ins.mnemonic()) && ins.op0_register().size() >= 4 => {
+            match (ins.op0_register().size(), rr) {
+                (4, true) => Cmov32r,
+                (4, false) => Cmov32m,
+                (_, true) => Cmov64r,
+                (_, false) => Cmov64m,
+            }
+        }
+        _ if is_setcc(ins.mnemonic()) && mem(0) => SetccM,
+        _ if is_setcc(ins.mnemonic()) && r0 && low8(ins.op0_register()) => SetccR,
         Lea_r64_m => Lea64,
         Lea_r32_m => Lea32,
         Shl_rm64_imm8 if r0 && ins.immediate8() & 63 != 0 => Shl64,
@@ -689,6 +803,8 @@ pub fn select(ins: &Instruction) -> Option<FastOp> {
         Jmp_rel8_64 | Jmp_rel32_64 if branch_ok => JmpRel,
         Call_rel32_64 if branch_ok => CallRel,
         Retnq if long => Ret64,
+        Jmp_rel8_16 | Jmp_rel16 | Jmp_rel8_32 | Jmp_rel32_32 if !long => JmpChecked,
+        c if c.is_jcc_short_or_near() && !long => JccChecked,
         c if c.is_jcc_short_or_near() && branch_ok => {
             const JCC: [FastOp; 16] = [
                 Jcc0, Jcc1, Jcc2, Jcc3, Jcc4, Jcc5, Jcc6, Jcc7, Jcc8, Jcc9, Jcc10, Jcc11, Jcc12,
@@ -698,6 +814,53 @@ pub fn select(ins: &Instruction) -> Option<FastOp> {
         }
         _ => return None,
     })
+}
+
+/// Whether `m` is a CMOVcc.
+fn is_cmov(m: Mnemonic) -> bool {
+    use Mnemonic::*;
+    matches!(
+        m,
+        Cmovo
+            | Cmovno
+            | Cmovb
+            | Cmovae
+            | Cmove
+            | Cmovne
+            | Cmovbe
+            | Cmova
+            | Cmovs
+            | Cmovns
+            | Cmovp
+            | Cmovnp
+            | Cmovl
+            | Cmovge
+            | Cmovle
+            | Cmovg
+    )
+}
+
+/// Whether `m` is a SETcc.
+fn is_setcc(m: Mnemonic) -> bool {
+    use Mnemonic::*;
+    matches!(
+        m,
+        Seto | Setno
+            | Setb
+            | Setae
+            | Sete
+            | Setne
+            | Setbe
+            | Seta
+            | Sets
+            | Setns
+            | Setp
+            | Setnp
+            | Setl
+            | Setge
+            | Setle
+            | Setg
+    )
 }
 
 /// Operand shapes of the ALU codes.

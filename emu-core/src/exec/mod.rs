@@ -46,6 +46,9 @@ pub struct Exec<'a> {
     pub next_rip: u64,
     /// The access is an implicit supervisor access (descriptor tables).
     pub implicit_supervisor: bool,
+    /// Use the specialised handlers of `fast.rs` (off only for the
+    /// reference interpreter that differential tests compare against).
+    pub fast_forms: bool,
     pub signals: Signals,
     /// The VM's per-page code versions, which every guest store checks
     /// (see [`cache`]).
@@ -130,7 +133,7 @@ pub fn step(x: &mut Exec, ins: &mut Instruction, bytes: &mut [u8; 16]) -> StepRe
     let r = (|| {
         x.decode(ins, bytes)?;
         let next = x.mask_ip(ins.next_ip());
-        let d = Decoded::new(ins, next, 0).ok_or(Fault::Unimplemented)?;
+        let d = Decoded::new(ins, next, 0, x.fast_forms).ok_or(Fault::Unimplemented)?;
         x.next_rip = next;
         (d.run)(x, &d)
     })();

@@ -18,6 +18,7 @@ impl Vcpu {
             sys: &mut self.sys,
             next_rip: 0,
             implicit_supervisor: false,
+            fast_forms: true,
             signals: Signals::default(),
             code: &self.code.pages,
         }
