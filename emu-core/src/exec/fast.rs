@@ -96,6 +96,50 @@ fn alu_rm<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
     Ok(())
 }
 
+/// Where the second operand of a memory-destination ALU form comes from.
+const SRC_REG: u8 = 0;
+const SRC_IMM8: u8 = 1;
+const SRC_IMM: u8 = 2;
+
+/// ADD/SUB/AND/OR/XOR [mem], reg or imm (not LOCKed): a read-modify-write
+/// that checks write access before reading, as the family handlers do.
+#[inline(always)]
+fn alu_mr<const W: u8, const OP: u8, const SRC: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let m = mask(W);
+    let b = match SRC {
+        SRC_REG => x.cpu.gpr[d.r1()],
+        SRC_IMM8 => d.ins.immediate8to64() as u64,
+        _ => match W {
+            1 => u64::from(d.ins.immediate8()),
+            2 => u64::from(d.ins.immediate16()),
+            _ => d.ins.immediate32to64() as u64,
+        },
+    } & m;
+    let ea = x.ea_of(&d.mem);
+    let old = x.rmw_seg(d.mem.seg, ea, W as usize, false, &mut |a| {
+        alu::<W, OP>(&mut Flags::default(), a & m, b)
+    })?;
+    alu::<W, OP>(&mut x.cpu.flags, old & m, b);
+    Ok(())
+}
+
+/// INC/DEC [mem] (not LOCKed; CF unchanged).
+#[inline(always)]
+fn incdec_m<const W: u8, const INC: bool>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let m = mask(W);
+    let step = |a: u64| {
+        if INC {
+            a.wrapping_add(1) & m
+        } else {
+            a.wrapping_sub(1) & m
+        }
+    };
+    let ea = x.ea_of(&d.mem);
+    let old = x.rmw_seg(d.mem.seg, ea, W as usize, false, &mut |a| Some(step(a & m)))? & m;
+    x.cpu.flags.lazy_incdec(W, old, step(old), INC);
+    Ok(())
+}
+
 /// CMP/TEST [mem], imm (nothing is written back).
 #[inline(always)]
 fn cmp_mi<const W: u8, const OP: u8, const IMM8: bool>(x: &mut Exec, d: &Decoded) -> ExecResult {
@@ -570,6 +614,52 @@ fast_ops! {
     SetccR => setcc::<false>,
     SetccM => setcc::<true>,
     JccChecked => jcc_checked,
+    AddM64r => alu_mr::<8, ADD, SRC_REG>,
+    AddM32r => alu_mr::<4, ADD, SRC_REG>,
+    AddM8r => alu_mr::<1, ADD, SRC_REG>,
+    AddM64i8 => alu_mr::<8, ADD, SRC_IMM8>,
+    AddM64i => alu_mr::<8, ADD, SRC_IMM>,
+    AddM32i8 => alu_mr::<4, ADD, SRC_IMM8>,
+    AddM32i => alu_mr::<4, ADD, SRC_IMM>,
+    AddM8i => alu_mr::<1, ADD, SRC_IMM>,
+    SubM64r => alu_mr::<8, SUB, SRC_REG>,
+    SubM32r => alu_mr::<4, SUB, SRC_REG>,
+    SubM8r => alu_mr::<1, SUB, SRC_REG>,
+    SubM64i8 => alu_mr::<8, SUB, SRC_IMM8>,
+    SubM64i => alu_mr::<8, SUB, SRC_IMM>,
+    SubM32i8 => alu_mr::<4, SUB, SRC_IMM8>,
+    SubM32i => alu_mr::<4, SUB, SRC_IMM>,
+    SubM8i => alu_mr::<1, SUB, SRC_IMM>,
+    AndM64r => alu_mr::<8, AND, SRC_REG>,
+    AndM32r => alu_mr::<4, AND, SRC_REG>,
+    AndM8r => alu_mr::<1, AND, SRC_REG>,
+    AndM64i8 => alu_mr::<8, AND, SRC_IMM8>,
+    AndM64i => alu_mr::<8, AND, SRC_IMM>,
+    AndM32i8 => alu_mr::<4, AND, SRC_IMM8>,
+    AndM32i => alu_mr::<4, AND, SRC_IMM>,
+    AndM8i => alu_mr::<1, AND, SRC_IMM>,
+    OrM64r => alu_mr::<8, OR, SRC_REG>,
+    OrM32r => alu_mr::<4, OR, SRC_REG>,
+    OrM8r => alu_mr::<1, OR, SRC_REG>,
+    OrM64i8 => alu_mr::<8, OR, SRC_IMM8>,
+    OrM64i => alu_mr::<8, OR, SRC_IMM>,
+    OrM32i8 => alu_mr::<4, OR, SRC_IMM8>,
+    OrM32i => alu_mr::<4, OR, SRC_IMM>,
+    OrM8i => alu_mr::<1, OR, SRC_IMM>,
+    XorM64r => alu_mr::<8, XOR, SRC_REG>,
+    XorM32r => alu_mr::<4, XOR, SRC_REG>,
+    XorM8r => alu_mr::<1, XOR, SRC_REG>,
+    XorM64i8 => alu_mr::<8, XOR, SRC_IMM8>,
+    XorM64i => alu_mr::<8, XOR, SRC_IMM>,
+    XorM32i8 => alu_mr::<4, XOR, SRC_IMM8>,
+    XorM32i => alu_mr::<4, XOR, SRC_IMM>,
+    XorM8i => alu_mr::<1, XOR, SRC_IMM>,
+    IncM64 => incdec_m::<8, true>,
+    DecM64 => incdec_m::<8, false>,
+    IncM32 => incdec_m::<4, true>,
+    DecM32 => incdec_m::<4, false>,
+    IncM8 => incdec_m::<1, true>,
+    DecM8 => incdec_m::<1, false>,
     JmpChecked => jmp_checked,
     Lea64 => lea::<8>,
     Lea32 => lea::<4>,
@@ -732,6 +822,52 @@ pub fn select(ins: &Instruction) -> Option<FastOp> {
         }
     }
     Some(match ins.code() {
+        Add_rm64_r64 if mem(0) => AddM64r,
+        Add_rm32_r32 if mem(0) => AddM32r,
+        Add_rm8_r8 if mem(0) && low8(ins.op1_register()) => AddM8r,
+        Add_rm64_imm8 if mem(0) => AddM64i8,
+        Add_rm64_imm32 if mem(0) => AddM64i,
+        Add_rm32_imm8 if mem(0) => AddM32i8,
+        Add_rm32_imm32 if mem(0) => AddM32i,
+        Add_rm8_imm8 if mem(0) => AddM8i,
+        Sub_rm64_r64 if mem(0) => SubM64r,
+        Sub_rm32_r32 if mem(0) => SubM32r,
+        Sub_rm8_r8 if mem(0) && low8(ins.op1_register()) => SubM8r,
+        Sub_rm64_imm8 if mem(0) => SubM64i8,
+        Sub_rm64_imm32 if mem(0) => SubM64i,
+        Sub_rm32_imm8 if mem(0) => SubM32i8,
+        Sub_rm32_imm32 if mem(0) => SubM32i,
+        Sub_rm8_imm8 if mem(0) => SubM8i,
+        And_rm64_r64 if mem(0) => AndM64r,
+        And_rm32_r32 if mem(0) => AndM32r,
+        And_rm8_r8 if mem(0) && low8(ins.op1_register()) => AndM8r,
+        And_rm64_imm8 if mem(0) => AndM64i8,
+        And_rm64_imm32 if mem(0) => AndM64i,
+        And_rm32_imm8 if mem(0) => AndM32i8,
+        And_rm32_imm32 if mem(0) => AndM32i,
+        And_rm8_imm8 if mem(0) => AndM8i,
+        Or_rm64_r64 if mem(0) => OrM64r,
+        Or_rm32_r32 if mem(0) => OrM32r,
+        Or_rm8_r8 if mem(0) && low8(ins.op1_register()) => OrM8r,
+        Or_rm64_imm8 if mem(0) => OrM64i8,
+        Or_rm64_imm32 if mem(0) => OrM64i,
+        Or_rm32_imm8 if mem(0) => OrM32i8,
+        Or_rm32_imm32 if mem(0) => OrM32i,
+        Or_rm8_imm8 if mem(0) => OrM8i,
+        Xor_rm64_r64 if mem(0) => XorM64r,
+        Xor_rm32_r32 if mem(0) => XorM32r,
+        Xor_rm8_r8 if mem(0) && low8(ins.op1_register()) => XorM8r,
+        Xor_rm64_imm8 if mem(0) => XorM64i8,
+        Xor_rm64_imm32 if mem(0) => XorM64i,
+        Xor_rm32_imm8 if mem(0) => XorM32i8,
+        Xor_rm32_imm32 if mem(0) => XorM32i,
+        Xor_rm8_imm8 if mem(0) => XorM8i,
+        Inc_rm64 if mem(0) => IncM64,
+        Dec_rm64 if mem(0) => DecM64,
+        Inc_rm32 if mem(0) => IncM32,
+        Dec_rm32 if mem(0) => DecM32,
+        Inc_rm8 if mem(0) => IncM8,
+        Dec_rm8 if mem(0) => DecM8,
         Cmp_rm8_imm8 if mem(0) => CmpMi8b,
         Cmp_rm32_imm8 if mem(0) => CmpMi32b,
         Cmp_rm64_imm8 if mem(0) => CmpMi64b,
