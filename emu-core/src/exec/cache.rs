@@ -698,6 +698,20 @@ pub fn run_batch(
                 cache.cur = None;
                 return (cached_fault(x, f, queued, ins, bytes), done);
             }
+            // A loop: the block jumped back to its start. Only system
+            // instructions (which end the block) and MMIO accesses (which
+            // set `attention`) raise what `needs_loop` looks for, so a block
+            // that ran through to a direct jump without either needs no
+            // other check before it runs again.
+            if kind & K_DIRECT != 0
+                && !x.signals.attention
+                && x.cpu.rip == e.rip
+                && done < budget
+                && counter.is_some_and(|c| c.load(Acquire) == e.version)
+            {
+                cache.stats.hits += 1;
+                continue;
+            }
             if kind & K_SERIALIZING != 0 {
                 cache.serialize(x.code);
             }
@@ -705,14 +719,7 @@ pub fn run_batch(
                 *ins = cache.insns[start + ran - 1].ins;
                 return (StepResult::Done, done);
             }
-            let again = kind & K_DIRECT != 0
-                && !x.signals.attention
-                && x.cpu.rip == e.rip
-                && counter.is_some_and(|c| c.load(Acquire) == e.version);
-            if !again {
-                break;
-            }
-            cache.stats.hits += 1;
+            break;
         }
         if x.signals.attention {
             x.signals.attention = false;
