@@ -661,21 +661,6 @@ pub fn run_batch(
             let mut next = x.cpu.rip;
             for d in &cache.insns[start..end] {
                 ran += 1;
-                if d.kind == 0 {
-                    if let Err(f) = super::fast::run(x, d) {
-                        x.cpu.rip = d.rip;
-                        *ins = d.ins;
-                        fault = Some(f);
-                        break;
-                    }
-                    x.cpu.instret = x.cpu.instret.wrapping_add(1);
-                    next = d.next;
-                    if x.signals.attention {
-                        kind = K_ENDS;
-                        break;
-                    }
-                    continue;
-                }
                 x.next_rip = d.next;
                 if let Err(f) = super::fast::run(x, d) {
                     x.cpu.rip = d.rip;
@@ -684,6 +669,15 @@ pub fn run_batch(
                     break;
                 }
                 x.cpu.instret = x.cpu.instret.wrapping_add(1);
+                if d.kind == 0 {
+                    // Plain: RIP moves on to `d.next`.
+                    next = d.next;
+                    if x.signals.attention {
+                        kind = K_ENDS;
+                        break;
+                    }
+                    continue;
+                }
                 next = x.next_rip;
                 if d.kind & K_ENDS != 0 || x.signals.attention || x.next_rip != d.next {
                     kind = d.kind | K_ENDS;
