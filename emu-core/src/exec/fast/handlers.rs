@@ -1,0 +1,429 @@
+//! The fast handlers themselves, one generic function per operand shape
+//! (see the parent module).
+
+use super::{ADD, AND, CMP, OR, SUB, TEST};
+use crate::cpu::flags::{mask, parity, sign_bit, Flags, LazyOp, ARITH, CF, OF, SF};
+use crate::cpu::state::SegReg;
+use crate::exception::{Exception, ExecResult};
+use crate::exec::decoded::Decoded;
+use crate::exec::mem::is_canonical;
+use crate::exec::Exec;
+
+/// The operation `OP` on `W`-byte operands, recording its flags. `None`
+/// for CMP and TEST, which write nothing back.
+#[inline(always)]
+pub(super) fn alu<const W: u8, const OP: u8>(f: &mut Flags, a: u64, b: u64) -> Option<u64> {
+    let m = mask(W);
+    match OP {
+        ADD => {
+            let r = a.wrapping_add(b) & m;
+            f.lazy_add(W, a, b, false, r);
+            Some(r)
+        }
+        SUB | CMP => {
+            let r = a.wrapping_sub(b) & m;
+            f.lazy_sub(W, a, b, false, r);
+            (OP == SUB).then_some(r)
+        }
+        _ => {
+            let r = match OP {
+                AND | TEST => a & b,
+                OR => a | b,
+                _ => a ^ b,
+            };
+            f.lazy_logic(W, r);
+            (OP != TEST).then_some(r)
+        }
+    }
+}
+
+/// ALU reg, reg.
+#[inline(always)]
+pub(super) fn alu_rr<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let dst = d.r0();
+    let s = d.r1();
+    let m = mask(W);
+    let (a, b) = (x.cpu.gpr[dst] & m, x.cpu.gpr[s] & m);
+    if let Some(r) = alu::<W, OP>(&mut x.cpu.flags, a, b) {
+        x.cpu.gpr[dst] = r;
+    }
+    Ok(())
+}
+
+/// ALU reg, imm (the immediate is sign-extended from 8 or 32 bits).
+#[inline(always)]
+pub(super) fn alu_ri<const W: u8, const OP: u8, const IMM8: bool>(
+    x: &mut Exec,
+    d: &Decoded,
+) -> ExecResult {
+    let ins = &d.ins;
+    let dst = d.r0();
+    let m = mask(W);
+    let b = if IMM8 {
+        ins.immediate8to64() as u64
+    } else {
+        ins.immediate32to64() as u64
+    } & m;
+    let a = x.cpu.gpr[dst] & m;
+    if let Some(r) = alu::<W, OP>(&mut x.cpu.flags, a, b) {
+        x.cpu.gpr[dst] = r;
+    }
+    Ok(())
+}
+
+/// ALU reg, [mem].
+#[inline(always)]
+pub(super) fn alu_rm<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let dst = d.r0();
+    let b = x.load_mem(&d.mem, W as usize)?;
+    let a = x.cpu.gpr[dst] & mask(W);
+    if let Some(r) = alu::<W, OP>(&mut x.cpu.flags, a, b) {
+        x.cpu.gpr[dst] = r;
+    }
+    Ok(())
+}
+
+/// Where the second operand of a memory-destination ALU form comes from.
+pub(super) const SRC_REG: u8 = 0;
+pub(super) const SRC_IMM8: u8 = 1;
+pub(super) const SRC_IMM: u8 = 2;
+
+/// ADD/SUB/AND/OR/XOR [mem], reg or imm (not LOCKed): a read-modify-write
+/// that checks write access before reading, as the family handlers do.
+#[inline(always)]
+pub(super) fn alu_mr<const W: u8, const OP: u8, const SRC: u8>(
+    x: &mut Exec,
+    d: &Decoded,
+) -> ExecResult {
+    let m = mask(W);
+    let b = match SRC {
+        SRC_REG => x.cpu.gpr[d.r1()],
+        SRC_IMM8 => d.ins.immediate8to64() as u64,
+        _ => match W {
+            1 => u64::from(d.ins.immediate8()),
+            2 => u64::from(d.ins.immediate16()),
+            _ => d.ins.immediate32to64() as u64,
+        },
+    } & m;
+    let ea = x.ea_of(&d.mem);
+    let old = x.rmw_seg(d.mem.seg, ea, W as usize, false, &mut |a| {
+        alu::<W, OP>(&mut Flags::default(), a & m, b)
+    })?;
+    alu::<W, OP>(&mut x.cpu.flags, old & m, b);
+    Ok(())
+}
+
+/// INC/DEC [mem] (not LOCKed; CF unchanged).
+#[inline(always)]
+pub(super) fn incdec_m<const W: u8, const INC: bool>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let m = mask(W);
+    let step = |a: u64| {
+        if INC {
+            a.wrapping_add(1) & m
+        } else {
+            a.wrapping_sub(1) & m
+        }
+    };
+    let ea = x.ea_of(&d.mem);
+    let old = x.rmw_seg(d.mem.seg, ea, W as usize, false, &mut |a| Some(step(a & m)))? & m;
+    x.cpu.flags.lazy_incdec(W, old, step(old), INC);
+    Ok(())
+}
+
+/// CMP/TEST [mem], imm (nothing is written back).
+#[inline(always)]
+pub(super) fn cmp_mi<const W: u8, const OP: u8, const IMM8: bool>(
+    x: &mut Exec,
+    d: &Decoded,
+) -> ExecResult {
+    let ins = &d.ins;
+    let m = mask(W);
+    let b = if IMM8 {
+        ins.immediate8to64() as u64
+    } else {
+        ins.immediate32to64() as u64
+    } & m;
+    let a = x.load_mem(&d.mem, W as usize)?;
+    alu::<W, OP>(&mut x.cpu.flags, a, b);
+    Ok(())
+}
+
+/// CMP/TEST [mem], reg.
+#[inline(always)]
+pub(super) fn cmp_mr<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let s = d.r1();
+    let a = x.load_mem(&d.mem, W as usize)?;
+    let b = x.cpu.gpr[s] & mask(W);
+    alu::<W, OP>(&mut x.cpu.flags, a, b);
+    Ok(())
+}
+
+/// INC/DEC reg (CF unchanged).
+#[inline(always)]
+pub(super) fn incdec<const W: u8, const INC: bool>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let dst = d.r0();
+    let m = mask(W);
+    let a = x.cpu.gpr[dst] & m;
+    let r = if INC {
+        a.wrapping_add(1)
+    } else {
+        a.wrapping_sub(1)
+    } & m;
+    x.cpu.flags.lazy_incdec(W, a, r, INC);
+    x.cpu.gpr[dst] = r;
+    Ok(())
+}
+
+/// MOV reg, reg.
+#[inline(always)]
+pub(super) fn mov_rr<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let dst = d.r0();
+    let s = d.r1();
+    x.cpu.gpr[dst] = x.cpu.gpr[s] & mask(W);
+    Ok(())
+}
+
+/// MOV reg, imm (imm64, imm32 zero-extended, or imm32 sign-extended to 64).
+#[inline(always)]
+pub(super) fn mov_ri<const W: u8, const SEXT: bool>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let ins = &d.ins;
+    let dst = d.r0();
+    x.cpu.gpr[dst] = match (W, SEXT) {
+        (8, true) => ins.immediate32to64() as u64,
+        (8, false) => ins.immediate64(),
+        _ => u64::from(ins.immediate32()),
+    };
+    Ok(())
+}
+
+/// MOV reg, [mem] (32-bit loads zero-extend).
+#[inline(always)]
+pub(super) fn mov_load<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let dst = d.r0();
+    let v = x.load_mem(&d.mem, W as usize)?;
+    x.cpu.gpr[dst] = v;
+    Ok(())
+}
+
+/// MOV [mem], reg.
+#[inline(always)]
+pub(super) fn mov_store<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let s = d.r1();
+    let v = x.cpu.gpr[s] & mask(W);
+    x.store_mem(&d.mem, W as usize, v)
+}
+
+/// MOV [mem], imm.
+#[inline(always)]
+pub(super) fn mov_store_imm<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let ins = &d.ins;
+    let v = match W {
+        1 => u64::from(ins.immediate8()),
+        2 => u64::from(ins.immediate16()),
+        4 => u64::from(ins.immediate32()),
+        _ => ins.immediate32to64() as u64,
+    };
+    x.store_mem(&d.mem, W as usize, v)
+}
+
+/// MOVZX/MOVSX/MOVSXD into a 32- or 64-bit register from an `S`-byte
+/// register (not AH..BH) or memory operand (32-bit results zero-extend).
+#[inline(always)]
+pub(super) fn extend<const W: u8, const S: u8, const SIGNED: bool, const MEM: bool>(
+    x: &mut Exec,
+    d: &Decoded,
+) -> ExecResult {
+    let v = if MEM {
+        x.load_mem(&d.mem, S as usize)?
+    } else {
+        x.cpu.gpr[d.r1()] & mask(S)
+    };
+    let v = if SIGNED {
+        crate::ops::mov::sext(v, S) & mask(W)
+    } else {
+        v
+    };
+    x.cpu.gpr[d.r0()] = v;
+    Ok(())
+}
+
+/// CMOVcc r32/r64, r/m: the source is read whatever the condition (a
+/// memory source may fault), and a 32-bit destination is zero-extended
+/// even when nothing moves.
+#[inline(always)]
+pub(super) fn cmov<const W: u8, const MEM: bool>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let v = if MEM {
+        x.load_mem(&d.mem, W as usize)?
+    } else {
+        x.cpu.gpr[d.r1()]
+    };
+    let dst = d.r0();
+    let new = if x.cpu.flags.cond(d.cc) {
+        v
+    } else {
+        x.cpu.gpr[dst]
+    };
+    x.cpu.gpr[dst] = new & mask(W);
+    Ok(())
+}
+
+/// SETcc r8 (not AH..BH) or byte [mem].
+#[inline(always)]
+pub(super) fn setcc<const MEM: bool>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let v = u64::from(x.cpu.flags.cond(d.cc));
+    if MEM {
+        return x.store_mem(&d.mem, 1, v);
+    }
+    let g = &mut x.cpu.gpr[d.r0()];
+    *g = (*g & !0xff) | v;
+    Ok(())
+}
+
+/// Jcc rel outside 64-bit code (the target is checked against the CS
+/// limit when taken).
+#[inline(always)]
+pub(super) fn jcc_checked(x: &mut Exec, d: &Decoded) -> ExecResult {
+    if x.cpu.flags.cond(d.cc) {
+        x.jump(d.target)?;
+    }
+    Ok(())
+}
+
+/// JMP rel outside 64-bit code.
+#[inline(always)]
+pub(super) fn jmp_checked(x: &mut Exec, d: &Decoded) -> ExecResult {
+    x.jump(d.target)
+}
+
+/// LEA reg, m (the address truncated to the operand size).
+#[inline(always)]
+pub(super) fn lea<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let dst = d.r0();
+    x.cpu.gpr[dst] = x.ea_of(&d.mem) & mask(W);
+    Ok(())
+}
+
+/// SHL/SHR/SAR reg, imm8 with a non-zero masked count (checked at
+/// selection), flags recorded lazily as `ops::shift` computes them.
+#[inline(always)]
+pub(super) fn shift_ri<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let ins = &d.ins;
+    let dst = d.r0();
+    let bits = u32::from(W) * 8;
+    let m = mask(W);
+    let c = u32::from(ins.immediate8()) & (bits - 1);
+    let v = x.cpu.gpr[dst] & m;
+    let (r, op) = match OP {
+        0 => ((v << c) & m, LazyOp::Shl),
+        1 => (v >> c, LazyOp::Shr),
+        _ => {
+            let s = ((v << (64 - bits)) as i64) >> (64 - bits);
+            ((s >> c) as u64 & m, LazyOp::Sar)
+        }
+    };
+    x.cpu.flags.lazy_shift(op, W, v, c, r);
+    x.cpu.gpr[dst] = r;
+    Ok(())
+}
+
+/// Status flags after MUL/IMUL (as `ops::muldiv`).
+#[inline(always)]
+pub(super) fn mul_flags(size: u8, lo: u64, ovf: bool) -> u64 {
+    let sf = if lo & sign_bit(size) != 0 { SF } else { 0 };
+    let cf_of = if ovf { CF | OF } else { 0 };
+    parity(lo) | sf | cf_of
+}
+
+/// IMUL r64, r64 (and with an immediate: r64, r64, imm).
+#[inline(always)]
+pub(super) fn imul64<const IMM: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let ins = &d.ins;
+    let dst = d.r0();
+    let (a, b) = match IMM {
+        0 => (x.cpu.gpr[dst], x.cpu.gpr[d.r1()]),
+        8 => (x.cpu.gpr[d.r1()], ins.immediate8to64() as u64),
+        _ => (x.cpu.gpr[d.r1()], ins.immediate32to64() as u64),
+    };
+    let p = i128::from(a as i64) * i128::from(b as i64);
+    let lo = p as u64;
+    let ovf = p != i128::from(lo as i64);
+    x.cpu.gpr[dst] = lo;
+    x.cpu.flags.set_arith(ARITH, mul_flags(8, lo, ovf));
+    Ok(())
+}
+
+/// MUL r64: RDX:RAX = RAX * r64.
+#[inline(always)]
+pub(super) fn mul64(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let s = d.r0();
+    let p = u128::from(x.cpu.gpr[0]) * u128::from(x.cpu.gpr[s]);
+    let (lo, hi) = (p as u64, (p >> 64) as u64);
+    x.cpu.gpr[0] = lo;
+    x.cpu.gpr[2] = hi;
+    x.cpu.flags.set_arith(ARITH, mul_flags(8, lo, hi != 0));
+    Ok(())
+}
+
+/// Jcc rel (64-bit code, canonical target).
+#[inline(always)]
+pub(super) fn jcc<const CC: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
+    if x.cpu.flags.cond(CC) {
+        x.next_rip = d.target;
+    }
+    Ok(())
+}
+
+/// JMP rel (64-bit code, canonical target).
+#[inline(always)]
+pub(super) fn jmp_rel(x: &mut Exec, d: &Decoded) -> ExecResult {
+    x.next_rip = d.target;
+    Ok(())
+}
+
+/// CALL rel32 (64-bit code, canonical target).
+#[inline(always)]
+pub(super) fn call_rel(x: &mut Exec, d: &Decoded) -> ExecResult {
+    // Not `x.next_rip`: a block that follows the call holds the target
+    // there (see `follows`).
+    let ret = d.ins.next_ip();
+    push_q(x, ret)?;
+    x.next_rip = d.target;
+    Ok(())
+}
+
+/// RET (64-bit code, no immediate).
+#[inline(always)]
+pub(super) fn ret64(x: &mut Exec, _d: &Decoded) -> ExecResult {
+    let t = x.load_flat64(SegReg::Ss, x.cpu.gpr[4], 8)?;
+    if !is_canonical(t) {
+        return Err(Exception::gp(0).into());
+    }
+    x.next_rip = t;
+    x.cpu.gpr[4] = x.cpu.gpr[4].wrapping_add(8);
+    Ok(())
+}
+
+/// Push a qword in 64-bit code (where the stack is always 8 bytes wide).
+#[inline(always)]
+pub(super) fn push_q(x: &mut Exec, v: u64) -> ExecResult {
+    let sp = x.cpu.gpr[4].wrapping_sub(8);
+    x.store_flat64(SegReg::Ss, sp, 8, v)?;
+    x.cpu.gpr[4] = sp;
+    Ok(())
+}
+
+/// PUSH r64.
+#[inline(always)]
+pub(super) fn push64(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let v = x.cpu.gpr[d.r0()];
+    push_q(x, v)
+}
+
+/// POP r64 (not RSP).
+#[inline(always)]
+pub(super) fn pop64(x: &mut Exec, d: &Decoded) -> ExecResult {
+    let v = x.load_flat64(SegReg::Ss, x.cpu.gpr[4], 8)?;
+    x.cpu.gpr[4] = x.cpu.gpr[4].wrapping_add(8);
+    x.cpu.gpr[d.r0()] = v;
+    Ok(())
+}
