@@ -1,0 +1,178 @@
+//! The block loop: runs cached blocks (and uncached instructions through
+//! `step`) until the vCPU's run loop must look (see the parent module).
+
+use super::{classify, Blocks, K_DIRECT, K_ENDS, K_SERIALIZING, K_SYSTEM};
+use crate::exception::Fault;
+use crate::exec::{step, Exec, StepResult};
+use iced_x86::Instruction;
+use std::sync::atomic::Ordering::Acquire;
+
+/// Run instructions until something needs the run loop: an exception, an
+/// exit, a signal (halt, interrupt shadow, mode change, shutdown, trap),
+/// queued I/O, APIC activity, or `budget` instructions. Returns the result
+/// of the last instruction and how many were attempted.
+///
+/// Instructions come from the block cache when possible and from
+/// [`step`] otherwise; either way `ins` and `bytes` hold the last
+/// instruction afterwards when it was decoded by `step` (always the case
+/// for [`StepResult::Unimplemented`]).
+pub fn run_batch(
+    x: &mut Exec,
+    cache: &mut Blocks,
+    ins: &mut Instruction,
+    bytes: &mut [u8; 16],
+    budget: u64,
+) -> (StepResult, u64) {
+    cache.check_memory(x.mmu.memory());
+    cache.cur = None;
+    let budget = budget.max(1);
+    if !cache.enabled || x.cpu.flags.test(crate::cpu::flags::TF) {
+        cache.stats.uncached += 1;
+        return (step(x, ins, bytes), 1);
+    }
+    x.prepare_hot();
+    // Reads the VMM completed belong to the instruction that asked for
+    // them, which is the first of this batch: it restarts through `step`,
+    // so cached instructions never see completed reads (and I/O they
+    // queue ends the batch, so they start with an empty queue).
+    let mut done = 0u64;
+    let mut uncached = x.io.has_completed();
+    loop {
+        let block = if uncached { None } else { cache.lookup(x) };
+        let Some((e, counter)) = block else {
+            uncached = false;
+            cache.cur = None;
+            cache.stats.uncached += 1;
+            let r = step(x, ins, bytes);
+            done += 1;
+            let serial = matches!(r, StepResult::Done) && classify(ins) & K_SERIALIZING != 0;
+            if serial {
+                cache.serialize(x.code);
+            }
+            if r != StepResult::Done || needs_loop(x) || done >= budget || serial {
+                return (r, done);
+            }
+            x.signals.attention = false;
+            // The instruction may have changed what the hot path relies on.
+            x.prepare_hot();
+            continue;
+        };
+        // A block that branches back to its own start runs again from here
+        // while nothing changed its page (see `CodePages`).
+        loop {
+            let start = e.start as usize;
+            let end = start + (e.len as u64).min(budget - done) as usize;
+            // Only a block's first instruction can start with queued I/O:
+            // an instruction that queues some ends its block.
+            let queued = x.io.queue.len();
+            let mut ran = 0usize;
+            let mut kind = 0;
+            let mut fault = None;
+            // RIP is written back when the block stops, not after each
+            // instruction: family handlers (which may read it) get it set
+            // first (`fast::run`), and a fault sets it to the faulting
+            // instruction.
+            let mut next = x.cpu.rip;
+            for d in &cache.insns[start..end] {
+                ran += 1;
+                x.next_rip = d.next;
+                if let Err(f) = crate::exec::fast::run(x, d) {
+                    x.cpu.rip = d.rip;
+                    *ins = d.ins;
+                    fault = Some(f);
+                    break;
+                }
+                x.cpu.instret = x.cpu.instret.wrapping_add(1);
+                if d.kind == 0 {
+                    // Plain: RIP moves on to `d.next`.
+                    next = d.next;
+                    if x.signals.attention {
+                        kind = K_ENDS;
+                        break;
+                    }
+                    continue;
+                }
+                next = x.next_rip;
+                if d.kind & K_ENDS != 0 || x.signals.attention || x.next_rip != d.next {
+                    kind = d.kind | K_ENDS;
+                    break;
+                }
+            }
+            if fault.is_none() {
+                x.cpu.rip = next;
+            }
+            done += ran as u64;
+            if let Some(f) = fault {
+                cache.cur = None;
+                return (cached_fault(x, f, queued, ins, bytes), done);
+            }
+            // A loop: the block jumped back to its start. Only system
+            // instructions (which end the block) and MMIO accesses (which
+            // set `attention`) raise what `needs_loop` looks for, so a block
+            // that ran through to a direct jump without either needs no
+            // other check before it runs again.
+            if kind & K_DIRECT != 0
+                && !x.signals.attention
+                && x.cpu.rip == e.rip
+                && done < budget
+                && counter.is_some_and(|c| c.load(Acquire) == e.version)
+            {
+                cache.stats.hits += 1;
+                continue;
+            }
+            if kind & K_SERIALIZING != 0 {
+                cache.serialize(x.code);
+            }
+            if needs_loop(x) || kind & K_SYSTEM != 0 || done >= budget {
+                *ins = cache.insns[start + ran - 1].ins;
+                return (StepResult::Done, done);
+            }
+            break;
+        }
+        if x.signals.attention {
+            x.signals.attention = false;
+        }
+    }
+}
+
+/// The result of a cached instruction that did not complete.
+#[cold]
+fn cached_fault(
+    x: &mut Exec,
+    f: Fault,
+    queued: usize,
+    ins: &mut Instruction,
+    bytes: &mut [u8; 16],
+) -> StepResult {
+    match f {
+        Fault::Exit => {
+            x.io.queue.truncate(queued);
+            StepResult::Exit
+        }
+        Fault::Exception(e) => {
+            x.io.end_instruction();
+            StepResult::Exception(e)
+        }
+        Fault::Unimplemented => {
+            // A handler refused a form it does not support: decode again
+            // through the slow path so `bytes` is filled.
+            x.io.end_instruction();
+            let _ = x.decode(ins, bytes);
+            StepResult::Unimplemented
+        }
+    }
+}
+
+/// Whether the run loop must look at the vCPU before the next instruction.
+#[inline]
+fn needs_loop(x: &Exec) -> bool {
+    let s = &x.signals;
+    s.halt
+        || s.shadow
+        || s.mode_changed
+        || s.shutdown
+        || s.trap
+        || !x.io.queue.is_empty()
+        || x.sys.apic_touched
+        || x.cpu.flags.test(crate::cpu::flags::TF)
+}
