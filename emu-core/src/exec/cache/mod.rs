@@ -97,12 +97,23 @@ const CHUNKS: usize = 1 << 12;
 /// docs). Chunks of 64 Ki counters are allocated when a page in them first
 /// holds cached code.
 pub struct CodePages {
+    /// The counters of the first chunk (guest RAM below 256 MiB, where
+    /// nearly all code is), allocated up front so that the check every
+    /// store makes is a bounds test and a load.
+    first: Box<[AtomicU64]>,
+    /// The other chunks (index 0 unused).
     chunks: Box<[OnceLock<Box<[AtomicU64]>>]>,
+}
+
+/// One chunk of zeroed counters.
+fn new_chunk() -> Box<[AtomicU64]> {
+    (0..CHUNK_PAGES).map(|_| AtomicU64::new(0)).collect()
 }
 
 impl Default for CodePages {
     fn default() -> Self {
         CodePages {
+            first: new_chunk(),
             chunks: (0..CHUNKS).map(|_| OnceLock::new()).collect(),
         }
     }
@@ -137,6 +148,9 @@ impl CodePages {
 
     #[inline]
     fn cell(&self, gfn: u64) -> Option<&AtomicU64> {
+        if gfn < CHUNK_PAGES as u64 {
+            return self.first.get(gfn as usize);
+        }
         let chunk = self.chunks.get((gfn >> CHUNK_BITS) as usize)?.get()?;
         chunk.get(gfn as usize & (CHUNK_PAGES - 1))
     }
@@ -168,10 +182,10 @@ impl CodePages {
     /// Mark page `gfn` as holding cached code; returns the (odd) version to
     /// record and whether this call did the marking. `None` above 1 TiB.
     fn mark(&self, gfn: u64) -> Option<(u64, bool)> {
-        let chunk = self
-            .chunks
-            .get((gfn >> CHUNK_BITS) as usize)?
-            .get_or_init(|| (0..CHUNK_PAGES).map(|_| AtomicU64::new(0)).collect());
+        let chunk = match gfn >> CHUNK_BITS {
+            0 => &self.first,
+            c => self.chunks.get(c as usize)?.get_or_init(new_chunk),
+        };
         let v = &chunk[gfn as usize & (CHUNK_PAGES - 1)];
         let mut cur = v.load(Acquire);
         loop {

@@ -106,19 +106,20 @@ pub fn run_batch(
                 cache.cur = None;
                 return (cached_fault(x, f, queued, ins, bytes), done);
             }
-            // A loop: the block jumped back to its start. Only system
-            // instructions (which end the block) and MMIO accesses (which
-            // set `attention`) raise what `needs_loop` looks for, so a block
-            // that ran through to a direct jump without either needs no
-            // other check before it runs again.
-            if kind & K_DIRECT != 0
-                && !x.signals.attention
-                && x.cpu.rip == e.rip
-                && done < budget
-                && counter.is_some_and(|c| c.load(Acquire) == e.version)
-            {
-                cache.stats.hits += 1;
-                continue;
+            // Only system instructions (which end the batch below) and MMIO
+            // accesses (which set `attention`) raise what `needs_loop`
+            // looks for, so a block that ended without either goes straight
+            // on: into itself again if it jumped back to its start (a loop
+            // whose page is unchanged), else to the next lookup.
+            if kind & K_SYSTEM == 0 && !x.signals.attention && done < budget {
+                if kind & K_DIRECT != 0
+                    && x.cpu.rip == e.rip
+                    && counter.is_some_and(|c| c.load(Acquire) == e.version)
+                {
+                    cache.stats.hits += 1;
+                    continue;
+                }
+                break;
             }
             if kind & K_SERIALIZING != 0 {
                 cache.serialize(x.code);
