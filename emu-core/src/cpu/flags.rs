@@ -30,7 +30,14 @@ pub const ID: u64 = 1 << 21;
 pub const ARITH: u64 = CF | PF | AF | ZF | SF | OF;
 
 /// The operation whose flags are still to be derived.
+///
+/// Four bytes wide, like `Flags::size`: an instruction that reads the
+/// flags right after one that wrote them must load what was stored with
+/// accesses of the same width, or the store cannot forward to the load
+/// (a 2-byte store of op and size followed by a 4-byte load cost more than
+/// the rest of a Jcc).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
 pub enum LazyOp {
     /// Flags are all in `bits`.
     None,
@@ -56,7 +63,8 @@ pub enum LazyOp {
 pub struct Flags {
     bits: u64,
     op: LazyOp,
-    size: u8,
+    /// Operand size in bytes (a `u32`: see [`LazyOp`]).
+    size: u32,
     a: u64,
     b: u64,
     res: u64,
@@ -116,6 +124,12 @@ pub fn szp(size: u8, res: u64) -> u64 {
 }
 
 impl Flags {
+    /// Operand size of the pending operation, in bytes.
+    #[inline(always)]
+    fn sz(&self) -> u8 {
+        self.size as u8
+    }
+
     /// Full RFLAGS value.
     #[inline]
     pub fn get(&self) -> u64 {
@@ -154,7 +168,7 @@ impl Flags {
     /// CF alone, without deriving the other status flags.
     #[inline]
     pub fn cf(&self) -> bool {
-        let m = mask(self.size);
+        let m = mask(self.sz());
         let (a, b) = (self.a & m, self.b & m);
         let c = u128::from(self.carry_in());
         match self.op {
@@ -169,8 +183,8 @@ impl Flags {
     /// The last bit a pending shift moved out.
     #[inline]
     fn shift_cf(&self) -> bool {
-        let bits = u32::from(self.size) * 8;
-        let v = self.a & mask(self.size);
+        let bits = self.size * 8;
+        let v = self.a & mask(self.sz());
         let c = (self.b as u32) & (bits - 1);
         let out = match self.op {
             LazyOp::Shl => ((v as u128) << c >> bits) as u64,
@@ -187,7 +201,7 @@ impl Flags {
     #[inline]
     pub fn lazy_shift(&mut self, op: LazyOp, size: u8, a: u64, count: u32, res: u64) {
         self.op = op;
-        self.size = size;
+        self.size = u32::from(size);
         self.a = a;
         self.b = u64::from(count);
         self.res = res;
@@ -225,7 +239,7 @@ impl Flags {
         // Carry-in is kept in bits' CF slot, which `compute` reads.
         self.bits = (self.bits & !CF) | carry as u64;
         self.op = LazyOp::Add;
-        self.size = size;
+        self.size = u32::from(size);
         self.a = a;
         self.b = b;
         self.res = res;
@@ -236,7 +250,7 @@ impl Flags {
     pub fn lazy_sub(&mut self, size: u8, a: u64, b: u64, borrow: bool, res: u64) {
         self.bits = (self.bits & !CF) | borrow as u64;
         self.op = LazyOp::Sub;
-        self.size = size;
+        self.size = u32::from(size);
         self.a = a;
         self.b = b;
         self.res = res;
@@ -245,7 +259,7 @@ impl Flags {
     #[inline]
     pub fn lazy_logic(&mut self, size: u8, res: u64) {
         self.op = LazyOp::Logic;
-        self.size = size;
+        self.size = u32::from(size);
         self.res = res;
     }
 
@@ -256,7 +270,7 @@ impl Flags {
         // replaced), so only CF is derived; `bits` holds everything else.
         self.bits = (self.bits & !CF) | u64::from(self.cf());
         self.op = if inc { LazyOp::Inc } else { LazyOp::Dec };
-        self.size = size;
+        self.size = u32::from(size);
         self.a = a;
         self.b = 1;
         self.res = res;
@@ -268,7 +282,7 @@ impl Flags {
     }
 
     fn compute(&self) -> u64 {
-        let size = self.size;
+        let size = self.sz();
         let m = mask(size);
         let sb = sign_bit(size);
         let (a, b, r) = (self.a & m, self.b & m, self.res & m);
@@ -312,22 +326,22 @@ impl Flags {
     #[inline]
     pub fn cond(&self, cc: u8) -> bool {
         // Fast answers for the usual CMP/SUB/TEST/INC/DEC + Jcc pairs.
-        let m = mask(self.size);
+        let m = mask(self.sz());
         let res = self.res & m;
         let fast = match (self.op, cc >> 1) {
             (LazyOp::Sub, 1) if self.bits & CF == 0 => Some((self.a & m) < (self.b & m)),
             (LazyOp::Sub, 3) if self.bits & CF == 0 => Some((self.a & m) <= (self.b & m)),
             (LazyOp::Sub, 6) if self.bits & CF == 0 => {
-                let sh = 64 - u32::from(self.size) * 8;
+                let sh = 64 - self.size * 8;
                 Some((((self.a << sh) as i64) >> sh) < (((self.b << sh) as i64) >> sh))
             }
             (LazyOp::Sub, 7) if self.bits & CF == 0 => {
-                let sh = 64 - u32::from(self.size) * 8;
+                let sh = 64 - self.size * 8;
                 Some((((self.a << sh) as i64) >> sh) <= (((self.b << sh) as i64) >> sh))
             }
             (LazyOp::None, _) => None,
             (_, 2) => Some(res == 0),
-            (_, 4) => Some(res & sign_bit(self.size) != 0),
+            (_, 4) => Some(res & sign_bit(self.sz()) != 0),
             _ => None,
         };
         if let Some(r) = fast {
