@@ -360,7 +360,35 @@ impl Blocks {
     /// The block at CS:RIP, decoding it if needed. `None`: run one
     /// instruction through [`step`] (faults, MMIO, page-crossing or
     /// unimplemented instructions, CS limit).
+    #[inline]
     fn lookup<'p>(&mut self, x: &mut Exec<'p>) -> Option<(Entry, Option<&'p AtomicU64>)> {
+        // The common case inline: 64-bit code, in the page of the last
+        // block, already cached.
+        if let Some(l) = self.cur {
+            let rip = x.cpu.rip;
+            if x.cpu.mode() == Mode::Long64
+                && l.bitness == 64
+                && l.la_page == rip & !(PAGE_SIZE - 1)
+            {
+                let gpa = l.gpa_page | (rip & (PAGE_SIZE - 1));
+                let e = &self.map[Self::index(gpa)];
+                if e.len != 0 && e.gpa == gpa && e.rip == rip && e.bitness == 64 {
+                    let pages: &'p CodePages = x.code;
+                    let counter = pages.cell(gpa >> 12);
+                    if counter.map_or(0, |c| c.load(Acquire)) == e.version {
+                        self.stats.hits += 1;
+                        return Some((*e, counter));
+                    }
+                }
+            }
+        }
+        self.lookup_slow(x)
+    }
+
+    /// [`Blocks::lookup`] in full: any mode, a new code page, or a block
+    /// to decode.
+    #[inline(never)]
+    fn lookup_slow<'p>(&mut self, x: &mut Exec<'p>) -> Option<(Entry, Option<&'p AtomicU64>)> {
         let mode = x.cpu.mode();
         let bitness = mode.bitness();
         let rip = x.cpu.rip;
