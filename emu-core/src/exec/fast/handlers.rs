@@ -427,3 +427,64 @@ pub(super) fn pop64(x: &mut Exec, d: &Decoded) -> ExecResult {
     x.cpu.gpr[d.r0()] = v;
     Ok(())
 }
+
+/// Whether the stack is 32 bits wide (SS.B) outside 64-bit code; the
+/// 32-bit stack forms below leave 16-bit stacks to the family handlers.
+#[inline(always)]
+fn stack32(x: &Exec) -> bool {
+    x.cpu.sreg(SegReg::Ss).db != 0
+}
+
+/// Push a dword on a 32-bit stack.
+#[inline(always)]
+fn push_d(x: &mut Exec, v: u64) -> ExecResult {
+    let sp = x.cpu.gpr[4].wrapping_sub(4) & 0xffff_ffff;
+    x.write_seg(SegReg::Ss, sp, 4, v & 0xffff_ffff)?;
+    x.cpu.gpr[4] = sp;
+    Ok(())
+}
+
+/// PUSH r32 outside 64-bit code.
+#[inline(always)]
+pub(super) fn push32(x: &mut Exec, d: &Decoded) -> ExecResult {
+    if !stack32(x) {
+        return (d.family)(x, &d.ins);
+    }
+    push_d(x, x.cpu.gpr[d.r0()])
+}
+
+/// POP r32 outside 64-bit code (POP ESP loads the popped value).
+#[inline(always)]
+pub(super) fn pop32(x: &mut Exec, d: &Decoded) -> ExecResult {
+    if !stack32(x) {
+        return (d.family)(x, &d.ins);
+    }
+    let sp = x.cpu.gpr[4] & 0xffff_ffff;
+    let v = x.read_seg(SegReg::Ss, sp, 4)?;
+    x.cpu.gpr[4] = sp.wrapping_add(4) & 0xffff_ffff;
+    x.cpu.gpr[d.r0()] = v;
+    Ok(())
+}
+
+/// CALL rel32 in 32-bit code.
+#[inline(always)]
+pub(super) fn call32(x: &mut Exec, d: &Decoded) -> ExecResult {
+    if !stack32(x) {
+        return (d.family)(x, &d.ins);
+    }
+    push_d(x, x.next_rip)?;
+    x.jump(d.target)
+}
+
+/// RET (no immediate) in 32-bit code.
+#[inline(always)]
+pub(super) fn ret32(x: &mut Exec, d: &Decoded) -> ExecResult {
+    if !stack32(x) {
+        return (d.family)(x, &d.ins);
+    }
+    let sp = x.cpu.gpr[4] & 0xffff_ffff;
+    let t = x.read_seg(SegReg::Ss, sp, 4)?;
+    x.jump(t)?;
+    x.cpu.gpr[4] = sp.wrapping_add(4) & 0xffff_ffff;
+    Ok(())
+}

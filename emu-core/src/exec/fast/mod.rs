@@ -58,6 +58,8 @@ macro_rules! fast_ops {
                     self,
                     FastOp::Family
                         | FastOp::JccChecked
+                        | FastOp::Call32
+                        | FastOp::Ret32
                         | FastOp::JmpChecked
                         | FastOp::JmpRel
                         | FastOp::CallRel
@@ -214,6 +216,10 @@ fast_ops! {
     SetccR => setcc::<false>,
     SetccM => setcc::<true>,
     JccChecked => jcc_checked,
+    Push32 => push32,
+    Pop32 => pop32,
+    Call32 => call32,
+    Ret32 => ret32,
     AddM64r => alu_mr::<8, ADD, SRC_REG>,
     AddM32r => alu_mr::<4, ADD, SRC_REG>,
     AddM8r => alu_mr::<1, ADD, SRC_REG>,

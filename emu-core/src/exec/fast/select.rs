@@ -173,6 +173,10 @@ pub fn select(ins: &Instruction) -> Option<FastOp> {
         Call_rel32_64 if branch_ok => CallRel,
         Retnq if long => Ret64,
         Jmp_rel8_16 | Jmp_rel16 | Jmp_rel8_32 | Jmp_rel32_32 if !long => JmpChecked,
+        Push_r32 if !long => Push32,
+        Pop_r32 if !long => Pop32,
+        Call_rel32_32 if !long => Call32,
+        Retnd if !long => Ret32,
         c if c.is_jcc_short_or_near() && !long => JccChecked,
         c if c.is_jcc_short_or_near() && branch_ok => {
             const JCC: [FastOp; 16] = [
