@@ -8,7 +8,7 @@
 //! [`run_family`], so adding an instruction still touches one family file.
 
 use super::fast::{self, FastOp};
-use super::operand::seg_of;
+use super::operand::{gpr_loc, seg_of};
 use super::{table, Exec, Handler};
 use crate::cpu::state::SegReg;
 use crate::exception::ExecResult;
@@ -103,7 +103,8 @@ pub struct Decoded {
     pub next: u64,
     /// The target of a near branch with an immediate target, else 0.
     pub target: u64,
-    /// GPR numbers of register operands 0 and 1 (see [`gpr_number`]).
+    /// `Cpu::gpr` indices of register operands 0 and 1 (AH..BH give the
+    /// index of RAX..RBX: the fast forms that use these never take them).
     regs: [u8; 2],
     /// The condition-code nibble of Jcc/SETcc/CMOVcc (0xff for others).
     pub cc: u8,
@@ -143,7 +144,7 @@ impl Decoded {
             _ => 0,
         };
         let reg = |n: u32| match ins.op_kind(n) {
-            OpKind::Register if n < ins.op_count() => gpr_number(ins.op_register(n)),
+            OpKind::Register if n < ins.op_count() => gpr_loc(ins.op_register(n)).0 as u8,
             _ => 0,
         };
         Some(Decoded {
@@ -174,18 +175,6 @@ impl Decoded {
     pub fn r1(&self) -> usize {
         usize::from(self.regs[1] & 15)
     }
-}
-
-/// The `Cpu::gpr` index of a general register of any width (AH..BH give
-/// the index of RAX..RBX: the fast forms that use this never take them).
-fn gpr_number(r: Register) -> u8 {
-    let al = Register::AL as usize;
-    let i = (r as usize).wrapping_sub(al);
-    if r.size() == 1 {
-        // AL CL DL BL AH CH DH BH SPL BPL SIL DIL R8L..R15L
-        return if i >= 4 { (i - 4) as u8 } else { i as u8 };
-    }
-    r.full_register().number() as u8
 }
 
 /// Run an instruction through its family handler.

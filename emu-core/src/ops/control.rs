@@ -7,6 +7,26 @@ use crate::exec::table::{all_codes, TableBuilder};
 use crate::exec::Exec;
 use iced_x86::{ConditionCode, Instruction, Mnemonic, OpKind};
 
+/// The SETcc mnemonics.
+pub const SETCC: [Mnemonic; 16] = [
+    Mnemonic::Seto,
+    Mnemonic::Setno,
+    Mnemonic::Setb,
+    Mnemonic::Setae,
+    Mnemonic::Sete,
+    Mnemonic::Setne,
+    Mnemonic::Setbe,
+    Mnemonic::Seta,
+    Mnemonic::Sets,
+    Mnemonic::Setns,
+    Mnemonic::Setp,
+    Mnemonic::Setnp,
+    Mnemonic::Setl,
+    Mnemonic::Setge,
+    Mnemonic::Setle,
+    Mnemonic::Setg,
+];
+
 /// The condition-code nibble iced reports for Jcc/SETcc/CMOVcc/LOOPcc.
 #[inline]
 pub fn cc(ins: &Instruction) -> u8 {
@@ -127,7 +147,7 @@ pub(crate) fn register(t: &mut TableBuilder) {
             } else {
                 t.add(code, jcc, 0);
             }
-        } else if name.starts_with("Set") && format!("{code:?}").ends_with("_rm8") {
+        } else if SETCC.contains(&m) && format!("{code:?}").ends_with("_rm8") {
             t.add(code, setcc, 0);
         } else if matches!(m, Mnemonic::Loop | Mnemonic::Loope | Mnemonic::Loopne) {
             let h = match count_size(code) {

@@ -7,6 +7,26 @@ use crate::exec::table::TableBuilder;
 use crate::exec::Exec;
 use iced_x86::{Instruction, Mnemonic, OpKind};
 
+/// The CMOVcc mnemonics.
+pub const CMOVCC: [Mnemonic; 16] = [
+    Mnemonic::Cmovo,
+    Mnemonic::Cmovno,
+    Mnemonic::Cmovb,
+    Mnemonic::Cmovae,
+    Mnemonic::Cmove,
+    Mnemonic::Cmovne,
+    Mnemonic::Cmovbe,
+    Mnemonic::Cmova,
+    Mnemonic::Cmovs,
+    Mnemonic::Cmovns,
+    Mnemonic::Cmovp,
+    Mnemonic::Cmovnp,
+    Mnemonic::Cmovl,
+    Mnemonic::Cmovge,
+    Mnemonic::Cmovle,
+    Mnemonic::Cmovg,
+];
+
 /// Sign-extend the low `size` bytes of `v`.
 #[inline]
 pub fn sext(v: u64, size: u8) -> u64 {
@@ -135,24 +155,7 @@ pub(crate) fn register(t: &mut TableBuilder) {
     t.mnemonic(Mnemonic::Movsx, movsx, 0);
     t.mnemonic(Mnemonic::Movsxd, movsx, 0);
     t.mnemonic(Mnemonic::Movbe, movbe, 0);
-    for m in [
-        Mnemonic::Cmovo,
-        Mnemonic::Cmovno,
-        Mnemonic::Cmovb,
-        Mnemonic::Cmovae,
-        Mnemonic::Cmove,
-        Mnemonic::Cmovne,
-        Mnemonic::Cmovbe,
-        Mnemonic::Cmova,
-        Mnemonic::Cmovs,
-        Mnemonic::Cmovns,
-        Mnemonic::Cmovp,
-        Mnemonic::Cmovnp,
-        Mnemonic::Cmovl,
-        Mnemonic::Cmovge,
-        Mnemonic::Cmovle,
-        Mnemonic::Cmovg,
-    ] {
+    for m in CMOVCC {
         t.mnemonic(m, cmov, 0);
     }
     t.mnemonic(Mnemonic::Xchg, xchg, 0);

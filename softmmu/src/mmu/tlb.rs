@@ -136,11 +136,8 @@ impl FrontTlb {
     /// The hot path: gpa and host page if `gva`'s page is cached with `bit`.
     #[inline]
     pub(crate) fn lookup(&self, gva: Gva, bit: u16) -> Option<(u64, HostPage)> {
-        let e = self.find(gva.raw())?;
-        if e.perms & bit != 0 {
-            return Some((e.gpa_page | gva.page_offset(), e.host?));
-        }
-        None
+        let (gpa_page, host) = self.lookup_page(gva, bit)?;
+        Some((gpa_page | gva.page_offset(), host))
     }
 
     /// The hot path's lookup: gpa page and host page. A `bit` of 0 never

@@ -371,18 +371,37 @@ impl Blocks {
                 && l.la_page == rip & !(PAGE_SIZE - 1)
             {
                 let gpa = l.gpa_page | (rip & (PAGE_SIZE - 1));
-                let e = &self.map[Self::index(gpa)];
-                if e.len != 0 && e.gpa == gpa && e.rip == rip && e.bitness == 64 {
-                    let pages: &'p CodePages = x.code;
-                    let counter = pages.cell(gpa >> 12);
-                    if counter.map_or(0, |c| c.load(Acquire)) == e.version {
-                        self.stats.hits += 1;
-                        return Some((*e, counter));
-                    }
+                if let Some(hit) = self.cached(x.code, gpa, rip, 64, None) {
+                    return Some(hit);
                 }
             }
         }
         self.lookup_slow(x)
+    }
+
+    /// The cached block for (`gpa`, `rip`, `bitness`) if its page has not
+    /// changed since it was decoded and (outside 64-bit mode) it ends within
+    /// `cs_limit`; with the page's counter.
+    #[inline]
+    fn cached<'p>(
+        &mut self,
+        pages: &'p CodePages,
+        gpa: u64,
+        rip: u64,
+        bitness: u32,
+        cs_limit: Option<u32>,
+    ) -> Option<(Entry, Option<&'p AtomicU64>)> {
+        let e = &self.map[Self::index(gpa)];
+        let fits = cs_limit.is_none_or(|l| e.last_byte <= u64::from(l));
+        if e.len == 0 || e.gpa != gpa || e.rip != rip || e.bitness != bitness || !fits {
+            return None;
+        }
+        let counter = pages.cell(gpa >> 12);
+        if counter.map_or(0, |c| c.load(Acquire)) != e.version {
+            return None;
+        }
+        self.stats.hits += 1;
+        Some((*e, counter))
     }
 
     /// [`Blocks::lookup`] in full: any mode, a new code page, or a block
@@ -427,20 +446,11 @@ impl Blocks {
             }
         };
         let pages: &'p CodePages = x.code;
-        let idx = Self::index(gpa);
-        let e = &self.map[idx];
-        if e.len != 0
-            && e.gpa == gpa
-            && e.rip == rip
-            && e.bitness == bitness
-            && (long || e.last_byte <= u64::from(x.cpu.sreg(SegReg::Cs).limit))
-        {
-            let counter = pages.cell(gpa >> 12);
-            if counter.map_or(0, |c| c.load(Acquire)) == e.version {
-                self.stats.hits += 1;
-                return Some((*e, counter));
-            }
+        let cs_limit = (!long).then(|| x.cpu.sreg(SegReg::Cs).limit);
+        if let Some(hit) = self.cached(pages, gpa, rip, bitness, cs_limit) {
+            return Some(hit);
         }
+        let idx = Self::index(gpa);
         let hva = match hva {
             Some(h) => h,
             None => match x.translate_la(la & !(PAGE_SIZE - 1), AccessKind::Fetch) {

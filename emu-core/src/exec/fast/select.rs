@@ -2,6 +2,8 @@
 
 use super::{FastOp, ADD, ALU, AND, CMP, OR, SUB, TEST, XOR};
 use crate::exec::mem::is_canonical;
+use crate::ops::control::SETCC;
+use crate::ops::mov::CMOVCC;
 use iced_x86::{Code, CodeSize, Instruction, Mnemonic, OpKind, Register};
 
 /// Whether `ins` is a direct JMP or CALL with a fast handler, whose
@@ -145,7 +147,7 @@ pub fn select(ins: &Instruction) -> Option<FastOp> {
         Movsx_r32_rm16 if rr => Movsx32r16,
         Movsx_r64_rm16 if rr => Movsx64r16,
         Movsxd_r64_rm32 if rr => Movsxd64r32,
-        _ if is_cmov(ins.mnemonic()) && ins.op0_register().size() >= 4 => {
+        _ if CMOVCC.contains(&ins.mnemonic()) && ins.op0_register().size() >= 4 => {
             match (ins.op0_register().size(), rr) {
                 (4, true) => Cmov32r,
                 (4, false) => Cmov32m,
@@ -153,8 +155,8 @@ pub fn select(ins: &Instruction) -> Option<FastOp> {
                 (_, false) => Cmov64m,
             }
         }
-        _ if is_setcc(ins.mnemonic()) && mem(0) => SetccM,
-        _ if is_setcc(ins.mnemonic()) && r0 && low8(ins.op0_register()) => SetccR,
+        _ if SETCC.contains(&ins.mnemonic()) && mem(0) => SetccM,
+        _ if SETCC.contains(&ins.mnemonic()) && r0 && low8(ins.op0_register()) => SetccR,
         Lea_r64_m => Lea64,
         Lea_r32_m => Lea32,
         Shl_rm64_imm8 if r0 && ins.immediate8() & 63 != 0 => Shl64,
@@ -187,53 +189,6 @@ pub fn select(ins: &Instruction) -> Option<FastOp> {
         }
         _ => return None,
     })
-}
-
-/// Whether `m` is a CMOVcc.
-fn is_cmov(m: Mnemonic) -> bool {
-    use Mnemonic::*;
-    matches!(
-        m,
-        Cmovo
-            | Cmovno
-            | Cmovb
-            | Cmovae
-            | Cmove
-            | Cmovne
-            | Cmovbe
-            | Cmova
-            | Cmovs
-            | Cmovns
-            | Cmovp
-            | Cmovnp
-            | Cmovl
-            | Cmovge
-            | Cmovle
-            | Cmovg
-    )
-}
-
-/// Whether `m` is a SETcc.
-fn is_setcc(m: Mnemonic) -> bool {
-    use Mnemonic::*;
-    matches!(
-        m,
-        Seto | Setno
-            | Setb
-            | Setae
-            | Sete
-            | Setne
-            | Setbe
-            | Seta
-            | Sets
-            | Setns
-            | Setp
-            | Setnp
-            | Setl
-            | Setge
-            | Setle
-            | Setg
-    )
 }
 
 /// Operand shapes of the ALU codes.
