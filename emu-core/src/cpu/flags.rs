@@ -3,9 +3,14 @@
 //! Most instructions that write flags are ADD/SUB/logic/INC/DEC, and most of
 //! those flags are overwritten before anyone reads them. So the arithmetic
 //! instructions only record the operation, its width, operands and result;
-//! CF, PF, AF, ZF, SF and OF are derived when something reads them.
-//! Everything else (shifts, multiplies, bit tests, POPF) writes the flag bits
+//! PF, AF, ZF, SF and OF are derived when something reads them.
+//! Everything else (multiplies, bit tests, POPF) writes the flag bits
 //! eagerly with [`Flags::set_arith`].
+//!
+//! CF alone is never lazy: every recording stores it in `bits` at once. It
+//! costs the recording one or two host instructions (the operands are in
+//! registers then), and in exchange INC/DEC (which keep CF) need not derive
+//! it from the operation before them, and JB/JAE/JBE/ADC/SBB read one bit.
 
 pub const CF: u64 = 1 << 0;
 pub const FIXED1: u64 = 1 << 1;
@@ -57,8 +62,9 @@ pub enum LazyOp {
     Sar,
 }
 
-/// RFLAGS. `bits` holds every flag except the arithmetic ones while `op` is
-/// not [`LazyOp::None`].
+/// RFLAGS. `bits` holds every flag except PF, AF, ZF, SF and OF while `op`
+/// is not [`LazyOp::None`]; CF is always in `bits` (see the module).
+/// `res` is stored masked to `size`.
 #[derive(Clone, Copy, Debug)]
 pub struct Flags {
     bits: u64,
@@ -83,14 +89,12 @@ impl Default for Flags {
     }
 }
 
-/// Mask of the low `size` bytes.
+/// Mask of the low `size` bytes (1 to 8).
 #[inline]
 pub fn mask(size: u8) -> u64 {
-    if size >= 8 {
-        u64::MAX
-    } else {
-        (1u64 << (size as u32 * 8)) - 1
-    }
+    // A shift rather than a branch: sizes come from memory in the lazy
+    // paths, where a branch on them mispredicts between 32- and 64-bit code.
+    u64::MAX >> ((64 - u32::from(size) * 8) & 63)
 }
 
 /// The sign bit of a value `size` bytes wide.
@@ -165,28 +169,26 @@ impl Flags {
         self.get() & bit != 0
     }
 
-    /// CF alone, without deriving the other status flags.
-    #[inline]
+    /// CF, which is never pending (see the module).
+    #[inline(always)]
     pub fn cf(&self) -> bool {
-        let m = mask(self.sz());
-        let (a, b) = (self.a & m, self.b & m);
-        let c = u128::from(self.carry_in());
-        match self.op {
-            LazyOp::Add => (a as u128 + b as u128 + c) > m as u128,
-            LazyOp::Sub => (a as u128) < b as u128 + c,
-            LazyOp::Logic => false,
-            LazyOp::None | LazyOp::Inc | LazyOp::Dec => self.bits & CF != 0,
-            LazyOp::Shl | LazyOp::Shr | LazyOp::Sar => self.shift_cf(),
-        }
+        self.bits & CF != 0
     }
 
-    /// The last bit a pending shift moved out.
+    /// Replace CF in `bits`.
+    #[inline(always)]
+    fn put_cf(&mut self, cf: bool) {
+        self.bits = (self.bits & !CF) | u64::from(cf);
+    }
+
+    /// Record SHL/SHR/SAR of `a` by `count` (1..width-1) giving `res`.
     #[inline]
-    fn shift_cf(&self) -> bool {
-        let bits = self.size * 8;
-        let v = self.a & mask(self.sz());
-        let c = (self.b as u32) & (bits - 1);
-        let out = match self.op {
+    pub fn lazy_shift(&mut self, op: LazyOp, size: u8, a: u64, count: u32, res: u64) {
+        // CF is the last bit shifted out.
+        let bits = u32::from(size) * 8;
+        let v = a & mask(size);
+        let c = count & (bits - 1);
+        let out = match op {
             LazyOp::Shl => ((v as u128) << c >> bits) as u64,
             LazyOp::Shr => v >> (c - 1),
             _ => {
@@ -194,17 +196,12 @@ impl Flags {
                 (s >> (c - 1)) as u64
             }
         };
-        out & 1 != 0
-    }
-
-    /// Record SHL/SHR/SAR of `a` by `count` (1..width-1) giving `res`.
-    #[inline]
-    pub fn lazy_shift(&mut self, op: LazyOp, size: u8, a: u64, count: u32, res: u64) {
+        self.put_cf(out & 1 != 0);
         self.op = op;
         self.size = u32::from(size);
         self.a = a;
         self.b = u64::from(count);
-        self.res = res;
+        self.res = res & mask(size);
     }
 
     /// Set or clear individual non-lazy bits (e.g. DF, IF, CF).
@@ -236,127 +233,125 @@ impl Flags {
     pub fn lazy_add(&mut self, size: u8, a: u64, b: u64, carry: bool, res: u64) {
         // No settle: every status flag is replaced, and the other flags are
         // in `bits` whether or not an operation is pending.
-        // Carry-in is kept in bits' CF slot, which `compute` reads.
-        self.bits = (self.bits & !CF) | carry as u64;
+        let m = mask(size);
+        let c = u128::from(carry);
+        self.put_cf(((a & m) as u128 + (b & m) as u128 + c) > m as u128);
         self.op = LazyOp::Add;
         self.size = u32::from(size);
         self.a = a;
         self.b = b;
-        self.res = res;
+        self.res = res & m;
     }
 
     /// Record a SUB/SBB/CMP/NEG (NEG is 0 - b).
     #[inline]
     pub fn lazy_sub(&mut self, size: u8, a: u64, b: u64, borrow: bool, res: u64) {
-        self.bits = (self.bits & !CF) | borrow as u64;
+        let m = mask(size);
+        self.put_cf(((a & m) as u128) < (b & m) as u128 + u128::from(borrow));
         self.op = LazyOp::Sub;
         self.size = u32::from(size);
         self.a = a;
         self.b = b;
-        self.res = res;
+        self.res = res & m;
     }
 
+    /// Record AND/OR/XOR/TEST (CF = OF = 0).
     #[inline]
     pub fn lazy_logic(&mut self, size: u8, res: u64) {
+        self.bits &= !CF;
         self.op = LazyOp::Logic;
         self.size = u32::from(size);
-        self.res = res;
+        self.res = res & mask(size);
     }
 
-    /// INC/DEC: CF keeps its current value.
+    /// INC/DEC: CF keeps its current value, which is already in `bits`.
     #[inline]
     pub fn lazy_incdec(&mut self, size: u8, a: u64, res: u64, inc: bool) {
-        // Only CF survives from before (the other status flags are
-        // replaced), so only CF is derived; `bits` holds everything else.
-        self.bits = (self.bits & !CF) | u64::from(self.cf());
         self.op = if inc { LazyOp::Inc } else { LazyOp::Dec };
         self.size = u32::from(size);
         self.a = a;
         self.b = 1;
-        self.res = res;
+        self.res = res & mask(size);
     }
 
-    #[inline]
-    fn carry_in(&self) -> bool {
-        self.bits & CF != 0
-    }
-
+    /// The status flags of the pending operation (with CF from `bits`).
     fn compute(&self) -> u64 {
         let size = self.sz();
         let m = mask(size);
         let sb = sign_bit(size);
-        let (a, b, r) = (self.a & m, self.b & m, self.res & m);
-        let base = szp(size, r);
+        let (a, b, r) = (self.a & m, self.b & m, self.res);
+        let cf = self.bits & CF;
+        let base = szp(size, r) | cf;
+        let of = match self.op {
+            LazyOp::None => return self.bits & ARITH,
+            LazyOp::Logic => return base,
+            LazyOp::Add => (a ^ r) & (b ^ r) & sb != 0,
+            LazyOp::Sub => (a ^ b) & (a ^ r) & sb != 0,
+            LazyOp::Inc => r == sb,
+            LazyOp::Dec => r == sb - 1,
+            LazyOp::Shl => (a & sb != 0) != (a & (sb >> 1) != 0),
+            LazyOp::Shr => a & sb != 0,
+            LazyOp::Sar => false,
+        };
+        let af = match self.op {
+            LazyOp::Add | LazyOp::Sub | LazyOp::Inc | LazyOp::Dec => (a ^ b ^ r) & AF,
+            _ => 0,
+        };
+        base | af | if of { OF } else { 0 }
+    }
+
+    /// ZF without deriving the other flags.
+    #[inline(always)]
+    fn zf(&self) -> bool {
+        if self.op == LazyOp::None {
+            self.bits & ZF != 0
+        } else {
+            self.res == 0
+        }
+    }
+
+    /// SF without deriving the other flags.
+    #[inline(always)]
+    fn sf(&self) -> bool {
+        if self.op == LazyOp::None {
+            self.bits & SF != 0
+        } else {
+            (self.res >> (self.size * 8 - 1)) & 1 != 0
+        }
+    }
+
+    /// SF != OF (the signed "less"), without deriving the other flags
+    /// where the pending operation makes that cheap.
+    #[inline(always)]
+    fn lt(&self) -> bool {
         match self.op {
-            LazyOp::None => self.bits & ARITH,
-            LazyOp::Logic => base,
-            LazyOp::Add => {
-                let c = self.carry_in() as u128;
-                let cf = (a as u128 + b as u128 + c) > m as u128;
-                let of = (a ^ r) & (b ^ r) & sb != 0;
-                base | (cf as u64) | ((a ^ b ^ r) & AF) | if of { OF } else { 0 }
-            }
             LazyOp::Sub => {
-                let c = self.carry_in() as u128;
-                let cf = (a as u128) < b as u128 + c;
-                let of = (a ^ b) & (a ^ r) & sb != 0;
-                base | (cf as u64) | ((a ^ b ^ r) & AF) | if of { OF } else { 0 }
+                // SF ^ OF, both read at the sign bit of the result.
+                let (a, b, r) = (self.a, self.b, self.res);
+                ((r ^ ((a ^ b) & (a ^ r))) >> (self.size * 8 - 1)) & 1 != 0
             }
-            LazyOp::Inc => {
-                let of = r == sb;
-                base | (self.bits & CF) | ((a ^ 1 ^ r) & AF) | if of { OF } else { 0 }
-            }
-            LazyOp::Dec => {
-                let of = r == sb - 1;
-                base | (self.bits & CF) | ((a ^ 1 ^ r) & AF) | if of { OF } else { 0 }
-            }
-            LazyOp::Shl | LazyOp::Shr | LazyOp::Sar => {
-                let msb = a & sb != 0;
-                let of = match self.op {
-                    LazyOp::Shl => msb != (a & (sb >> 1) != 0),
-                    LazyOp::Shr => msb,
-                    _ => false,
-                };
-                base | u64::from(self.shift_cf()) | if of { OF } else { 0 }
+            LazyOp::Logic => self.sf(),
+            _ => {
+                let f = self.get();
+                (f & SF != 0) != (f & OF != 0)
             }
         }
     }
 
     /// Evaluate condition code `cc` (the low nibble of Jcc/SETcc/CMOVcc).
+    /// CF comes from `bits`; ZF, SF and SF != OF from the pending result
+    /// where they can, so a CMP + Jcc pair never derives the other flags.
     #[inline]
     pub fn cond(&self, cc: u8) -> bool {
-        // Fast answers for the usual CMP/SUB/TEST/INC/DEC + Jcc pairs.
-        let m = mask(self.sz());
-        let res = self.res & m;
-        let fast = match (self.op, cc >> 1) {
-            (LazyOp::Sub, 1) if self.bits & CF == 0 => Some((self.a & m) < (self.b & m)),
-            (LazyOp::Sub, 3) if self.bits & CF == 0 => Some((self.a & m) <= (self.b & m)),
-            (LazyOp::Sub, 6) if self.bits & CF == 0 => {
-                let sh = 64 - self.size * 8;
-                Some((((self.a << sh) as i64) >> sh) < (((self.b << sh) as i64) >> sh))
-            }
-            (LazyOp::Sub, 7) if self.bits & CF == 0 => {
-                let sh = 64 - self.size * 8;
-                Some((((self.a << sh) as i64) >> sh) <= (((self.b << sh) as i64) >> sh))
-            }
-            (LazyOp::None, _) => None,
-            (_, 2) => Some(res == 0),
-            (_, 4) => Some(res & sign_bit(self.sz()) != 0),
-            _ => None,
-        };
-        if let Some(r) = fast {
-            return r ^ (cc & 1 != 0);
-        }
-        let f = self.get();
         let r = match cc >> 1 {
-            0 => f & OF != 0,
-            1 => f & CF != 0,
-            2 => f & ZF != 0,
-            3 => f & (CF | ZF) != 0,
-            4 => f & SF != 0,
-            5 => f & PF != 0,
-            6 => (f & SF != 0) != (f & OF != 0),
-            _ => (f & ZF != 0) || ((f & SF != 0) != (f & OF != 0)),
+            1 => self.cf(),
+            2 => self.zf(),
+            3 => self.cf() || self.zf(),
+            4 => self.sf(),
+            6 => self.lt(),
+            7 => self.zf() || self.lt(),
+            0 => self.get() & OF != 0,
+            _ => self.get() & PF != 0,
         };
         r ^ (cc & 1 != 0)
     }
