@@ -60,6 +60,11 @@ pub enum LazyOp {
     Shl,
     Shr,
     Sar,
+    /// MUL/IMUL of 2 to 8 bytes: CF = OF = overflow (in `bits`); SF and PF
+    /// of the low half of the product; ZF and AF clear (the manuals leave
+    /// these four undefined; softvm's values are `ops::muldiv`'s). A zero
+    /// product is recorded as 0x100, which has its SF and PF but not its ZF.
+    Mul,
 }
 
 /// RFLAGS. `bits` holds every flag except PF, AF, ZF, SF and OF while `op`
@@ -264,6 +269,23 @@ impl Flags {
         self.res = res & mask(size);
     }
 
+    /// Record MUL/IMUL: `lo` is the low half of the product (what the
+    /// destination or rAX gets), `ovf` whether the product did not fit it.
+    #[inline]
+    pub fn lazy_mul(&mut self, size: u8, lo: u64, ovf: bool) {
+        let lo = lo & mask(size);
+        if size == 1 {
+            // No room above the byte for the zero trick of `LazyOp::Mul`.
+            let f = (szp(1, lo) & !ZF) | if ovf { CF | OF } else { 0 };
+            self.set_arith(ARITH, f);
+            return;
+        }
+        self.put_cf(ovf);
+        self.op = LazyOp::Mul;
+        self.size = u32::from(size);
+        self.res = lo | (u64::from(lo == 0) << 8);
+    }
+
     /// INC/DEC: CF keeps its current value, which is already in `bits`.
     #[inline]
     pub fn lazy_incdec(&mut self, size: u8, a: u64, res: u64, inc: bool) {
@@ -292,6 +314,7 @@ impl Flags {
             LazyOp::Shl => (a & sb != 0) != (a & (sb >> 1) != 0),
             LazyOp::Shr => a & sb != 0,
             LazyOp::Sar => false,
+            LazyOp::Mul => cf != 0,
         };
         let af = match self.op {
             LazyOp::Add | LazyOp::Sub | LazyOp::Inc | LazyOp::Dec => (a ^ b ^ r) & AF,

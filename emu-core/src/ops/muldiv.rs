@@ -6,7 +6,7 @@
 //! the low half of the product, PF its low byte's parity, ZF and AF are
 //! cleared; DIV/IDIV change no flag.
 
-use crate::cpu::flags::{mask, parity, sign_bit, AF, ARITH, CF, OF, PF, SF, ZF};
+use crate::cpu::flags::{mask, AF, ARITH, PF, SF, ZF};
 use crate::exception::{Exception, ExecResult};
 use crate::exec::table::TableBuilder;
 use crate::exec::Exec;
@@ -30,13 +30,6 @@ fn mul(signed: bool, size: u8, a: u64, b: u64) -> (u64, u64, bool) {
         let hi = (p >> bits) as u64 & m;
         (p as u64 & m, hi, hi != 0)
     }
-}
-
-/// Status flags after MUL/IMUL.
-fn mul_flags(size: u8, lo: u64, ovf: bool) -> u64 {
-    let sf = if lo & sign_bit(size) != 0 { SF } else { 0 };
-    let cf_of = if ovf { CF | OF } else { 0 };
-    parity(lo) | sf | cf_of
 }
 
 /// Quotient and remainder of the dividend `hi:lo` (twice `size` bytes) by
@@ -95,7 +88,7 @@ fn mul_acc(x: &mut Exec, ins: &Instruction, signed: bool) -> ExecResult {
     let a = acc(x, size).1;
     let (lo, hi, ovf) = mul(signed, size, a, b);
     set_acc(x, size, hi, lo);
-    x.cpu.flags.set_arith(ARITH, mul_flags(size, lo, ovf));
+    x.cpu.flags.lazy_mul(size, lo, ovf);
     Ok(())
 }
 
@@ -113,7 +106,7 @@ fn imul_to(x: &mut Exec, ins: &Instruction, a: u64, b: u64) -> ExecResult {
     let size = x.osize(ins);
     let (lo, _, ovf) = mul(true, size, a, b);
     x.write_op(ins, 0, lo)?;
-    x.cpu.flags.set_arith(ARITH, mul_flags(size, lo, ovf));
+    x.cpu.flags.lazy_mul(size, lo, ovf);
     Ok(())
 }
 
@@ -182,6 +175,15 @@ pub(crate) fn register(t: &mut TableBuilder) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::flags::{CF, OF};
+
+    /// The status flags MUL/IMUL leave, over flags that had ZF and AF set.
+    fn mul_flags(size: u8, lo: u64, ovf: bool) -> u64 {
+        let mut f = crate::cpu::Flags::default();
+        f.set(ZF | AF);
+        f.lazy_mul(size, lo, ovf);
+        f.get() & ARITH
+    }
 
     #[test]
     fn imul_forms_split_by_operand_count() {
@@ -216,10 +218,16 @@ mod tests {
 
     #[test]
     fn mul_flag_values() {
-        assert_eq!(mul_flags(1, 0, false), PF);
-        assert_eq!(mul_flags(4, 0x8000_0003, true), SF | CF | OF | PF);
-        assert_eq!(mul_flags(8, 0x100, false), PF);
-        assert_eq!(mul_flags(2, 0x80, false), 0);
+        let flags = mul_flags;
+        assert_eq!(flags(1, 0, false), PF);
+        assert_eq!(flags(4, 0x8000_0003, true), SF | CF | OF | PF);
+        assert_eq!(flags(8, 0x100, false), PF);
+        assert_eq!(flags(2, 0x80, false), 0);
+        // A zero product: ZF stays clear, PF is set, in every width.
+        for size in [1, 2, 4, 8] {
+            assert_eq!(flags(size, 0, false), PF, "size {size}");
+            assert_eq!(flags(size, 0, true), PF | CF | OF, "size {size}");
+        }
     }
 
     #[test]
@@ -257,6 +265,8 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     mod host {
         use super::super::*;
+        use super::mul_flags;
+        use crate::cpu::flags::{CF, OF};
         use std::arch::asm;
 
         type Hw = fn(u64, u64, u64, u64) -> (u64, u64, u64);

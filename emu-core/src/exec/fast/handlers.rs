@@ -2,7 +2,7 @@
 //! (see the parent module).
 
 use super::{ADD, AND, CMP, OR, SUB, TEST};
-use crate::cpu::flags::{mask, parity, sign_bit, Flags, LazyOp, ARITH, CF, OF, SF};
+use crate::cpu::flags::{mask, Flags, LazyOp};
 use crate::cpu::state::SegReg;
 use crate::exception::{Exception, ExecResult};
 use crate::exec::decoded::Decoded;
@@ -326,14 +326,6 @@ pub(super) fn shift_ri<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> 
     Ok(())
 }
 
-/// Status flags after MUL/IMUL (as `ops::muldiv`).
-#[inline(always)]
-pub(super) fn mul_flags(size: u8, lo: u64, ovf: bool) -> u64 {
-    let sf = if lo & sign_bit(size) != 0 { SF } else { 0 };
-    let cf_of = if ovf { CF | OF } else { 0 };
-    parity(lo) | sf | cf_of
-}
-
 /// IMUL r64, r64 (and with an immediate: r64, r64, imm).
 #[inline(always)]
 pub(super) fn imul64<const IMM: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
@@ -348,7 +340,7 @@ pub(super) fn imul64<const IMM: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
     let lo = p as u64;
     let ovf = p != i128::from(lo as i64);
     x.cpu.gpr[dst] = lo;
-    x.cpu.flags.set_arith(ARITH, mul_flags(8, lo, ovf));
+    x.cpu.flags.lazy_mul(8, lo, ovf);
     Ok(())
 }
 
@@ -360,7 +352,7 @@ pub(super) fn mul64(x: &mut Exec, d: &Decoded) -> ExecResult {
     let (lo, hi) = (p as u64, (p >> 64) as u64);
     x.cpu.gpr[0] = lo;
     x.cpu.gpr[2] = hi;
-    x.cpu.flags.set_arith(ARITH, mul_flags(8, lo, hi != 0));
+    x.cpu.flags.lazy_mul(8, lo, hi != 0);
     Ok(())
 }
 
