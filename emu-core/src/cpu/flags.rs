@@ -7,10 +7,11 @@
 //! Everything else (multiplies, bit tests, POPF) writes the flag bits
 //! eagerly with [`Flags::set_arith`].
 //!
-//! CF alone is never lazy: every recording stores it in `bits` at once. It
-//! costs the recording one or two host instructions (the operands are in
-//! registers then), and in exchange INC/DEC (which keep CF) need not derive
-//! it from the operation before them, and JB/JAE/JBE/ADC/SBB read one bit.
+//! CF alone is never lazy: every recording stores it at once, in a field of
+//! its own so that the store needs no load of the other flags. It costs the
+//! recording one or two host instructions (the operands are in registers
+//! then), and in exchange INC/DEC (which keep CF) need not derive it from
+//! the operation before them, and JB/JAE/JBE/ADC/SBB read one word.
 
 pub const CF: u64 = 1 << 0;
 pub const FIXED1: u64 = 1 << 1;
@@ -60,19 +61,22 @@ pub enum LazyOp {
     Shl,
     Shr,
     Sar,
-    /// MUL/IMUL of 2 to 8 bytes: CF = OF = overflow (in `bits`); SF and PF
+    /// MUL/IMUL of 2 to 8 bytes: CF = OF = overflow (in `cf`); SF and PF
     /// of the low half of the product; ZF and AF clear (the manuals leave
     /// these four undefined; softvm's values are `ops::muldiv`'s). A zero
     /// product is recorded as 0x100, which has its SF and PF but not its ZF.
     Mul,
 }
 
-/// RFLAGS. `bits` holds every flag except PF, AF, ZF, SF and OF while `op`
-/// is not [`LazyOp::None`]; CF is always in `bits` (see the module).
-/// `res` is stored masked to `size`.
+/// RFLAGS. `bits` holds every flag but CF, except PF, AF, ZF, SF and OF
+/// while `op` is not [`LazyOp::None`]; CF is always in `cf` (see the
+/// module). `res` is stored masked to `size`.
 #[derive(Clone, Copy, Debug)]
 pub struct Flags {
+    /// RFLAGS with CF clear.
     bits: u64,
+    /// CF: 0 or 1.
+    cf: u64,
     op: LazyOp,
     /// Operand size in bytes (a `u32`: see [`LazyOp`]).
     size: u32,
@@ -85,6 +89,7 @@ impl Default for Flags {
     fn default() -> Self {
         Flags {
             bits: FIXED1,
+            cf: 0,
             op: LazyOp::None,
             size: 8,
             a: 0,
@@ -143,7 +148,7 @@ impl Flags {
     #[inline]
     pub fn get(&self) -> u64 {
         match self.op {
-            LazyOp::None => self.bits,
+            LazyOp::None => self.bits | self.cf,
             _ => (self.bits & !ARITH) | self.compute(),
         }
     }
@@ -151,15 +156,22 @@ impl Flags {
     /// Replace RFLAGS (bit 1 always reads as one).
     #[inline]
     pub fn set(&mut self, v: u64) {
-        self.bits = v | FIXED1;
+        self.put(v);
         self.op = LazyOp::None;
+    }
+
+    /// Store a settled value into `bits` and `cf`.
+    #[inline(always)]
+    fn put(&mut self, v: u64) {
+        self.bits = (v | FIXED1) & !CF;
+        self.cf = v & CF;
     }
 
     /// Resolve pending lazy flags into `bits`.
     #[inline]
     fn settle(&mut self) {
         if self.op != LazyOp::None {
-            self.bits = self.get();
+            self.bits = self.get() & !CF;
             self.op = LazyOp::None;
         }
     }
@@ -177,13 +189,13 @@ impl Flags {
     /// CF, which is never pending (see the module).
     #[inline(always)]
     pub fn cf(&self) -> bool {
-        self.bits & CF != 0
+        self.cf != 0
     }
 
-    /// Replace CF in `bits`.
+    /// Replace CF.
     #[inline(always)]
     fn put_cf(&mut self, cf: bool) {
-        self.bits = (self.bits & !CF) | u64::from(cf);
+        self.cf = u64::from(cf);
     }
 
     /// Record SHL/SHR/SAR of `a` by `count` (1..width-1) giving `res`.
@@ -213,11 +225,8 @@ impl Flags {
     #[inline]
     pub fn assign(&mut self, bit: u64, on: bool) {
         self.settle();
-        if on {
-            self.bits |= bit;
-        } else {
-            self.bits &= !bit;
-        }
+        let v = self.bits | self.cf;
+        self.put(if on { v | bit } else { v & !bit });
     }
 
     /// Replace the status flags selected by `which` with those in `vals`.
@@ -230,7 +239,7 @@ impl Flags {
         } else {
             self.settle();
         }
-        self.bits = (self.bits & !which) | (vals & which);
+        self.put(((self.bits | self.cf) & !which) | (vals & which));
     }
 
     /// Record an ADD/ADC: `b` is the source, `carry` the incoming CF.
@@ -263,7 +272,7 @@ impl Flags {
     /// Record AND/OR/XOR/TEST (CF = OF = 0).
     #[inline]
     pub fn lazy_logic(&mut self, size: u8, res: u64) {
-        self.bits &= !CF;
+        self.cf = 0;
         self.op = LazyOp::Logic;
         self.size = u32::from(size);
         self.res = res & mask(size);
@@ -302,10 +311,10 @@ impl Flags {
         let m = mask(size);
         let sb = sign_bit(size);
         let (a, b, r) = (self.a & m, self.b & m, self.res);
-        let cf = self.bits & CF;
+        let cf = self.cf;
         let base = szp(size, r) | cf;
         let of = match self.op {
-            LazyOp::None => return self.bits & ARITH,
+            LazyOp::None => return (self.bits | self.cf) & ARITH,
             LazyOp::Logic => return base,
             LazyOp::Add => (a ^ r) & (b ^ r) & sb != 0,
             LazyOp::Sub => (a ^ b) & (a ^ r) & sb != 0,
