@@ -229,16 +229,30 @@ const K_JUMPS: u8 = 16;
 /// A slot of the block table.
 #[derive(Clone, Copy, Default)]
 struct Entry {
-    gpa: u64,
-    rip: u64,
-    version: u64,
+    /// [`key`] of the block's gpa and code size; 0: empty.
+    key: u64,
+    hit: Hit,
     /// Offset of the last byte of the block (CS limit check outside 64-bit
     /// mode).
     last_byte: u64,
-    bitness: u32,
-    start: u32,
-    /// 0: empty.
-    len: u32,
+}
+
+/// What the block loop needs of a cached block.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Hit {
+    pub rip: u64,
+    /// The page counter's value when the block was decoded.
+    pub version: u64,
+    /// Its instructions: `insns[start..start + len]`.
+    pub start: u32,
+    pub len: u32,
+}
+
+/// A block's gpa and code size in one word, so that a lookup compares two
+/// words (this and RIP). Never 0: code above 1 TiB is not cached.
+#[inline(always)]
+fn key(gpa: u64, bitness: u32) -> u64 {
+    gpa | u64::from(bitness) << 48
 }
 
 /// Where the previous block ran, so a near branch that stays in its page
@@ -361,7 +375,7 @@ impl Blocks {
     /// instruction through [`step`] (faults, MMIO, page-crossing or
     /// unimplemented instructions, CS limit).
     #[inline]
-    fn lookup<'p>(&mut self, x: &mut Exec<'p>) -> Option<(Entry, Option<&'p AtomicU64>)> {
+    fn lookup<'p>(&mut self, x: &mut Exec<'p>) -> Option<(Hit, Option<&'p AtomicU64>)> {
         // The common case inline: 64-bit code, in the page of the last
         // block, already cached.
         if let Some(l) = self.cur {
@@ -390,24 +404,24 @@ impl Blocks {
         rip: u64,
         bitness: u32,
         cs_limit: Option<u32>,
-    ) -> Option<(Entry, Option<&'p AtomicU64>)> {
+    ) -> Option<(Hit, Option<&'p AtomicU64>)> {
         let e = &self.map[Self::index(gpa)];
         let fits = cs_limit.is_none_or(|l| e.last_byte <= u64::from(l));
-        if e.len == 0 || e.gpa != gpa || e.rip != rip || e.bitness != bitness || !fits {
+        if e.key != key(gpa, bitness) || e.hit.rip != rip || !fits {
             return None;
         }
         let counter = pages.cell(gpa >> 12);
-        if counter.map_or(0, |c| c.load(Acquire)) != e.version {
+        if counter.map_or(0, |c| c.load(Acquire)) != e.hit.version {
             return None;
         }
         self.stats.hits += 1;
-        Some((*e, counter))
+        Some((e.hit, counter))
     }
 
     /// [`Blocks::lookup`] in full: any mode, a new code page, or a block
     /// to decode.
     #[inline(never)]
-    fn lookup_slow<'p>(&mut self, x: &mut Exec<'p>) -> Option<(Entry, Option<&'p AtomicU64>)> {
+    fn lookup_slow<'p>(&mut self, x: &mut Exec<'p>) -> Option<(Hit, Option<&'p AtomicU64>)> {
         let mode = x.cpu.mode();
         let bitness = mode.bitness();
         let rip = x.cpu.rip;
@@ -472,7 +486,7 @@ impl Blocks {
         bitness: u32,
         long: bool,
         hva: softmmu::Hva,
-    ) -> Option<Entry> {
+    ) -> Option<Hit> {
         let gfn = gpa >> 12;
         // Mark first, then read: see the module docs.
         let (version, fresh) = x.code.mark(gfn)?;
@@ -544,17 +558,18 @@ impl Blocks {
             return None;
         }
         self.stats.builds += 1;
-        let e = Entry {
-            gpa,
+        let hit = Hit {
             rip,
             version,
-            last_byte: rip + bytes - 1,
-            bitness,
             start: start as u32,
             len: len as u32,
         };
-        self.map[idx] = e;
-        Some(e)
+        self.map[idx] = Entry {
+            key: key(gpa, bitness),
+            hit,
+            last_byte: rip + bytes - 1,
+        };
+        Some(hit)
     }
 }
 
