@@ -70,12 +70,12 @@ pub fn run_batch(
             let mut fault = None;
             // RIP is written back when the block stops, not after each
             // instruction: family handlers (which may read it) get it set
-            // first (`fast::run`), and a fault sets it to the faulting
-            // instruction.
+            // first (`fast::run`, which also starts `next_rip` at the
+            // fall-through for the forms that branch), and a fault sets it
+            // to the faulting instruction.
             let mut next = x.cpu.rip;
             for d in &cache.insns[start..end] {
                 ran += 1;
-                x.next_rip = d.next;
                 if let Err(f) = crate::exec::fast::run(x, d) {
                     x.cpu.rip = d.rip;
                     *ins = d.ins;

@@ -53,7 +53,7 @@ macro_rules! fast_ops {
         impl FastOp {
             /// A form that neither reads nor changes the next RIP: the
             /// block loop runs it without setting up or checking a branch.
-            pub fn is_plain(self) -> bool {
+            pub const fn is_plain(self) -> bool {
                 !matches!(
                     self,
                     FastOp::Family
@@ -101,9 +101,16 @@ macro_rules! fast_ops {
                     // Family handlers may read RIP, which the block loop
                     // otherwise writes back only when the block stops.
                     x.cpu.rip = d.rip;
+                    x.next_rip = d.next;
                     (d.run)(x, d)
                 }
-                $(FastOp::$name => $h(x, d),)*
+                // Plain forms neither read nor write `next_rip`.
+                $(FastOp::$name => {
+                    if !FastOp::$name.is_plain() {
+                        x.next_rip = d.next;
+                    }
+                    $h(x, d)
+                })*
             }
         }
     };
