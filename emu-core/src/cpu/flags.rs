@@ -201,17 +201,13 @@ impl Flags {
     /// Record SHL/SHR/SAR of `a` by `count` (1..width-1) giving `res`.
     #[inline]
     pub fn lazy_shift(&mut self, op: LazyOp, size: u8, a: u64, count: u32, res: u64) {
-        // CF is the last bit shifted out.
+        // CF is the last bit shifted out: with a count below the width
+        // that is a bit of `a` itself (SAR's sign copies never reach it).
         let bits = u32::from(size) * 8;
-        let v = a & mask(size);
         let c = count & (bits - 1);
         let out = match op {
-            LazyOp::Shl => ((v as u128) << c >> bits) as u64,
-            LazyOp::Shr => v >> (c - 1),
-            _ => {
-                let s = ((v << (64 - bits)) as i64) >> (64 - bits);
-                (s >> (c - 1)) as u64
-            }
+            LazyOp::Shl => (a & mask(size)) >> (bits - c),
+            _ => a >> (c - 1),
         };
         self.put_cf(out & 1 != 0);
         self.op = op;
