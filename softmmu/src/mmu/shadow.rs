@@ -5,11 +5,14 @@
 //! EFER.LMA/NXE), the root (CR3 without PCID bits) and the PCID. Global
 //! translations live in one extra space per format, shared by every root.
 //!
-//! The tables are flat ordered maps rather than a tree of 4 KiB shadow pages:
+//! The tables are flat hash maps rather than a tree of 4 KiB shadow pages:
 //! a shadow *page table* in KVM exists because hardware walks it; here only
-//! the MMU looks things up, by page number. Large guest pages are shadowed 4
-//! KiB at a time, and the extent of each large page is remembered so that an
-//! INVLPG of any address inside it drops all of its pieces.
+//! the MMU looks things up, by page number (a hash map because a guest that
+//! touches pages at random misses the front TLB on nearly every access, and
+//! an ordered map's search was then a tenth of its time). Large guest pages
+//! are shadowed 4 KiB at a time, and the extent of each large page is
+//! remembered, in order, so that an INVLPG of any address inside it drops
+//! all of its pieces.
 //!
 //! Not-present guest entries are never cached (x86 does not cache them
 //! either); MMIO sptes are a cache of memslot lookups, tagged with a
@@ -63,9 +66,12 @@ impl SpaceKey {
     }
 }
 
+/// Keys hashed by [`KeyHasher`].
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
+
 #[derive(Default)]
 struct Space {
-    sptes: BTreeMap<u64, u64>,
+    sptes: FastMap<u64, u64>,
     /// First page number of each large guest page shadowed -> its length.
     large: BTreeMap<u64, u64>,
 }
@@ -84,14 +90,15 @@ impl Space {
             .collect();
         for &(base, len) in &hits {
             self.large.remove(&base);
-            let keys: Vec<u64> = self
-                .sptes
-                .range(base..base + len)
-                .map(|(k, _)| *k)
-                .collect();
-            n += keys.len();
-            for k in keys {
-                self.sptes.remove(&k);
+            // Whichever is shorter: the pages of the large page, or the map.
+            if len <= self.sptes.len() as u64 {
+                n += (base..base + len)
+                    .filter(|k| self.sptes.remove(k).is_some())
+                    .count();
+            } else {
+                let before = self.sptes.len();
+                self.sptes.retain(|k, _| !(base..base + len).contains(k));
+                n += before - self.sptes.len();
             }
         }
         (n, !hits.is_empty())
@@ -109,14 +116,20 @@ pub(crate) fn pages_of(size: PageSize, bits32: bool) -> u64 {
     }
 }
 
-/// A multiply-rotate hasher for the few, trusted space keys: SipHash's
-/// flooding resistance buys nothing here and costs on every miss.
+/// A multiply-rotate hasher for space keys and page numbers: SipHash's
+/// flooding resistance buys nothing here (the guest chooses page numbers,
+/// but the map is bounded by `MAX_SPTES`) and costs on every miss.
 #[derive(Default)]
 struct KeyHasher(u64);
 
 impl Hasher for KeyHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // Mix the high bits back down: the low bits of a product depend
+        // only on the low bits of the key, and the table indexes by low
+        // bits, so page numbers a power of two apart would otherwise all
+        // collide. (The constant is MurmurHash3's finalizer's.)
+        let h = (self.0 ^ (self.0 >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^ (h >> 33)
     }
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
@@ -133,7 +146,7 @@ impl Hasher for KeyHasher {
 
 #[derive(Default)]
 pub(crate) struct Shadow {
-    spaces: HashMap<SpaceKey, Space, BuildHasherDefault<KeyHasher>>,
+    spaces: FastMap<SpaceKey, Space>,
     total: usize,
 }
 
@@ -226,5 +239,52 @@ impl Shadow {
 
     fn recount(&mut self) {
         self.total = self.spaces.values().map(|s| s.sptes.len()).sum();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::hash::BuildHasher;
+
+    #[test]
+    fn page_numbers_a_power_of_two_apart_spread_over_the_low_bits() {
+        let b = BuildHasherDefault::<KeyHasher>::default();
+        for stride in [1u64 << 9, 1 << 18, 1 << 27, 1 << 36] {
+            let low: HashSet<u64> = (0..1024u64)
+                .map(|k| b.hash_one(k * stride) & 1023)
+                .collect();
+            // 1024 random keys would fill about 647 of 1024 buckets.
+            assert!(low.len() > 500, "stride {stride:#x}: {} buckets", low.len());
+        }
+    }
+
+    #[test]
+    fn dropping_a_page_drops_every_piece_of_its_large_page() {
+        let key = SpaceKey {
+            format: 1,
+            root: 0x1000,
+            pcid: 0,
+        };
+        let mut sh = Shadow::default();
+        // A 2 MiB page shadowed in three pieces, and a neighbour outside it.
+        for vpn in [0x200, 0x201, 0x3ff] {
+            sh.insert(key, vpn, vpn << 12 | 1, false, Some((0x200, 512)));
+        }
+        sh.insert(key, 0x400, 0x400 << 12 | 1, false, None);
+        assert_eq!(sh.len(), 4);
+        assert!(sh.drop_page(0x250, None, false));
+        assert_eq!(sh.len(), 1);
+        assert_eq!(sh.get(key, 0x201), None);
+        assert_eq!(sh.get(key, 0x400), Some(0x400 << 12 | 1));
+        // Fewer pieces than map entries, and the other way round.
+        for vpn in 0..600u64 {
+            sh.insert(key, 0x1000 + vpn, 1, false, None);
+        }
+        sh.insert(key, 0x200, 3, false, Some((0x200, 512)));
+        assert!(sh.drop_page(0x3ff, None, false));
+        assert_eq!(sh.get(key, 0x200), None);
+        assert_eq!(sh.len(), 601);
     }
 }
