@@ -65,7 +65,9 @@ pub fn run_batch(
             // Only a block's first instruction can start with queued I/O:
             // an instruction that queues some ends its block.
             let queued = x.io.queue.len();
-            let mut ran = 0usize;
+            // What ran is counted by `instret` alone (plus a faulting
+            // instruction, which was attempted but not retired).
+            let retired = x.cpu.instret;
             let mut kind = 0;
             let mut fault = None;
             // RIP is written back when the block stops, not after each
@@ -75,7 +77,6 @@ pub fn run_batch(
             // to the faulting instruction.
             let mut next = x.cpu.rip;
             for d in &cache.insns[start..end] {
-                ran += 1;
                 if let Err(f) = crate::exec::fast::run(x, d) {
                     x.cpu.rip = d.rip;
                     *ins = d.ins;
@@ -101,6 +102,7 @@ pub fn run_batch(
             if fault.is_none() {
                 x.cpu.rip = next;
             }
+            let ran = x.cpu.instret.wrapping_sub(retired) as usize + usize::from(fault.is_some());
             done += ran as u64;
             if let Some(f) = fault {
                 cache.cur = None;
