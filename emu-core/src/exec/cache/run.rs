@@ -77,10 +77,9 @@ pub fn run_batch(
             // to the faulting instruction.
             let mut next = x.cpu.rip;
             for d in &cache.insns[start..end] {
-                if let Err(f) = crate::exec::fast::run(x, d) {
+                if !crate::exec::fast::run(x, d, &mut fault) {
                     x.cpu.rip = d.rip;
                     *ins = d.ins;
-                    fault = Some(f);
                     break;
                 }
                 x.cpu.instret = x.cpu.instret.wrapping_add(1);

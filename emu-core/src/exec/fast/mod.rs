@@ -23,7 +23,7 @@ mod tests;
 
 use super::decoded::{Decoded, Fast};
 use super::Exec;
-use crate::exception::ExecResult;
+use crate::exception::{ExecResult, Fault};
 use handlers::*;
 pub use select::{follows, select};
 
@@ -93,27 +93,45 @@ macro_rules! fast_ops {
         }
 
         /// Run one decoded instruction: its fast form inline, else its
-        /// handler through [`Decoded::run`].
+        /// handler through [`Decoded::run`]. False if it did not complete,
+        /// with the reason in `fault`.
+        ///
+        /// A `bool` rather than the handler's `ExecResult`: each arm turns
+        /// its own result into one, so the arms that cannot fail give a
+        /// constant `true` and the compiler sends them straight on, where
+        /// a 16-byte result merged from every arm went through the stack.
         #[inline(always)]
-        pub fn run(x: &mut Exec, d: &Decoded) -> ExecResult {
+        pub fn run(x: &mut Exec, d: &Decoded, fault: &mut Option<Fault>) -> bool {
             match d.op {
                 FastOp::Family => {
                     // Family handlers may read RIP, which the block loop
                     // otherwise writes back only when the block stops.
                     x.cpu.rip = d.rip;
                     x.next_rip = d.next;
-                    (d.run)(x, d)
+                    done((d.run)(x, d), fault)
                 }
                 // Plain forms neither read nor write `next_rip`.
                 $(FastOp::$name => {
                     if !FastOp::$name.is_plain() {
                         x.next_rip = d.next;
                     }
-                    $h(x, d)
+                    done($h(x, d), fault)
                 })*
             }
         }
     };
+}
+
+/// Whether `r` completed; if not, its fault goes to `fault`.
+#[inline(always)]
+fn done(r: ExecResult, fault: &mut Option<Fault>) -> bool {
+    match r {
+        Ok(()) => true,
+        Err(f) => {
+            *fault = Some(f);
+            false
+        }
+    }
 }
 
 fast_ops! {
