@@ -95,18 +95,22 @@ pub fn step64(regs: &mut Regs, code: &[u8], mem: &mut FlatMem) -> Result<(), Ste
     let mut ins = Instruction::default();
     let mut bytes = [0u8; 16];
     let r = {
+        let instret = cpu.instret;
         let mut x = Exec {
             cpu: &mut cpu,
             mmu: &mut mmu,
             io: &mut io,
             sys: &mut sys,
             next_rip: 0,
+            instret,
             implicit_supervisor: false,
             fast_forms: true,
             signals: Signals::default(),
             code: crate::exec::cache::CodePages::detached(),
         };
-        step(&mut x, &mut ins, &mut bytes)
+        let r = step(&mut x, &mut ins, &mut bytes);
+        x.cpu.instret = x.instret;
+        r
     };
     mmu.leave();
     match r {

@@ -401,12 +401,14 @@ impl Vcpu {
                 self.mmu.enter();
                 section = 0;
             }
+            let instret = self.cpu.instret;
             let mut x = Exec {
                 cpu: &mut self.cpu,
                 mmu: &mut self.mmu,
                 io: &mut self.io,
                 sys: &mut self.sys,
                 next_rip: 0,
+                instret: instret,
                 implicit_supervisor: false,
                 fast_forms: self.code.blocks.enabled(),
                 signals: Signals::default(),
@@ -417,10 +419,10 @@ impl Vcpu {
             // again: limit, timer deadline, read section, stop checks.
             let mut budget = (SECTION_BUDGET - section).min(STOP_CHECK);
             if let Some(l) = self.limit {
-                budget = budget.min(l - x.cpu.instret - self.exceptions);
+                budget = budget.min(l - x.instret - self.exceptions);
             }
             if self.next_deadline != u64::MAX {
-                let now = x.sys.clock.now_tsc(x.cpu.instret);
+                let now = x.sys.clock.now_tsc(x.instret);
                 let per = x.sys.clock.tsc_per_insn.max(1);
                 budget = budget.min((self.next_deadline - now).div_ceil(per));
             }
@@ -437,6 +439,7 @@ impl Vcpu {
                 )
             };
             x.cpu.clear_hot();
+            x.cpu.instret = x.instret;
             section += n;
             let sig = x.signals;
             self.shadow = sig.shadow;

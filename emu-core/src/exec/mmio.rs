@@ -18,7 +18,7 @@ impl Exec<'_> {
     /// An MMIO load of `size` bytes at `gpa`.
     pub fn mmio_read(&mut self, gpa: u64, size: u8) -> ExecResult<u64> {
         if let Some(off) = self.apic_offset(gpa) {
-            self.sys.sync_apic_clock(self.cpu.instret);
+            self.sys.sync_apic_clock(self.instret);
             // Registers are 32 bits at 16-byte strides; narrower or
             // unaligned reads see the bytes of the containing dword.
             let reg = self.sys.apic.read(off & !3);
@@ -36,7 +36,7 @@ impl Exec<'_> {
     /// An MMIO store of the low `size` bytes of `val` at `gpa`.
     pub fn mmio_write(&mut self, gpa: u64, size: u8, val: u64) {
         if let Some(off) = self.apic_offset(gpa) {
-            self.sys.sync_apic_clock(self.cpu.instret);
+            self.sys.sync_apic_clock(self.instret);
             if let Some(ipi) = self.sys.apic.write(off & !3, val as u32) {
                 self.sys.bus.send(&ipi);
             }

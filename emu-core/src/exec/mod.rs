@@ -44,6 +44,11 @@ pub struct Exec<'a> {
     pub sys: &'a mut crate::system::SysState,
     /// RIP after this instruction; branches overwrite it.
     pub next_rip: u64,
+    /// Instructions retired: `Cpu::instret` while this `Exec` runs
+    /// instructions, kept here so that counting each one needs no load of
+    /// the `Cpu` pointer. Whoever runs instructions through an `Exec`
+    /// writes it back to the `Cpu` afterwards.
+    pub instret: u64,
     /// The access is an implicit supervisor access (descriptor tables).
     pub implicit_supervisor: bool,
     /// Use the specialised handlers of `fast.rs` (off only for the
@@ -140,7 +145,7 @@ pub fn step(x: &mut Exec, ins: &mut Instruction, bytes: &mut [u8; 16]) -> StepRe
     match r {
         Ok(()) => {
             x.cpu.rip = x.next_rip;
-            x.cpu.instret = x.cpu.instret.wrapping_add(1);
+            x.instret = x.instret.wrapping_add(1);
             x.io.end_instruction();
             StepResult::Done
         }

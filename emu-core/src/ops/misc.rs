@@ -28,7 +28,7 @@ fn cpuid(x: &mut Exec, _ins: &Instruction) -> ExecResult {
 pub fn tsc(x: &Exec) -> u64 {
     x.cpu
         .tsc_offset
-        .wrapping_add(x.sys.clock.now_tsc(x.cpu.instret))
+        .wrapping_add(x.sys.clock.now_tsc(x.instret))
 }
 
 fn check_tsd(x: &Exec) -> ExecResult {

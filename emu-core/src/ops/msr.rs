@@ -49,7 +49,7 @@ pub fn read(x: &mut Exec, index: u32) -> ExecResult<u64> {
         IA32_MTRR_DEF_TYPE => m.mtrr_def_type,
         IA32_TSC_DEADLINE => x.sys.apic.tsc_deadline(),
         0x800..=0x8ff => {
-            x.sys.sync_apic_clock(x.cpu.instret);
+            x.sys.sync_apic_clock(x.instret);
             return x.sys.apic.read_msr(index).ok_or(Exception::gp(0).into());
         }
         IA32_EFER => x.cpu.efer,
@@ -80,7 +80,7 @@ fn canonical(v: u64) -> ExecResult<u64> {
 pub fn write(x: &mut Exec, index: u32, v: u64) -> ExecResult {
     match index {
         IA32_TSC => {
-            let now = x.sys.clock.now_tsc(x.cpu.instret);
+            let now = x.sys.clock.now_tsc(x.instret);
             x.cpu.tsc_offset = v.wrapping_sub(now);
         }
         IA32_APIC_BASE => {
@@ -89,7 +89,7 @@ pub fn write(x: &mut Exec, index: u32, v: u64) -> ExecResult {
             x.sys.apic_touched = true;
         }
         0x800..=0x8ff => {
-            x.sys.sync_apic_clock(x.cpu.instret);
+            x.sys.sync_apic_clock(x.instret);
             let ipi = x.sys.apic.write_msr(index, v).or_else(|_| gp())?;
             if let Some(ipi) = ipi {
                 x.sys.bus.send(&ipi);
@@ -109,7 +109,7 @@ pub fn write(x: &mut Exec, index: u32, v: u64) -> ExecResult {
         }
         IA32_MTRR_DEF_TYPE => x.cpu.msrs.mtrr_def_type = v,
         IA32_TSC_DEADLINE => {
-            x.sys.sync_apic_clock(x.cpu.instret);
+            x.sys.sync_apic_clock(x.instret);
             x.sys.apic.set_tsc_deadline(v);
             x.sys.apic_touched = true;
         }

@@ -11,12 +11,14 @@ use crate::system::interrupt::{Delivery, Event};
 impl Vcpu {
     /// The instruction-level view of this vCPU (outside the run loop).
     pub(super) fn exec(&mut self) -> Exec<'_> {
+        let instret = self.cpu.instret;
         Exec {
             cpu: &mut self.cpu,
             mmu: &mut self.mmu,
             io: &mut self.io,
             sys: &mut self.sys,
             next_rip: 0,
+            instret,
             implicit_supervisor: false,
             fast_forms: true,
             signals: Signals::default(),

@@ -67,7 +67,7 @@ pub fn run_batch(
             let queued = x.io.queue.len();
             // What ran is counted by `instret` alone (plus a faulting
             // instruction, which was attempted but not retired).
-            let retired = x.cpu.instret;
+            let retired = x.instret;
             let mut kind = 0;
             let mut fault = None;
             // RIP is written back when the block stops, not after each
@@ -82,7 +82,7 @@ pub fn run_batch(
                     *ins = d.ins;
                     break;
                 }
-                x.cpu.instret = x.cpu.instret.wrapping_add(1);
+                x.instret = x.instret.wrapping_add(1);
                 if d.kind == 0 {
                     // Plain: RIP moves on to `d.next`.
                     next = d.next;
@@ -101,7 +101,7 @@ pub fn run_batch(
             if fault.is_none() {
                 x.cpu.rip = next;
             }
-            let ran = x.cpu.instret.wrapping_sub(retired) as usize + usize::from(fault.is_some());
+            let ran = x.instret.wrapping_sub(retired) as usize + usize::from(fault.is_some());
             done += ran as u64;
             if let Some(f) = fault {
                 cache.cur = None;
