@@ -176,6 +176,79 @@ fn followed_jumps_calls_and_side_exits() {
     check(&img, "0000000000001A2E\n");
 }
 
+/// A block that ends in a Jcc back to its own start holds several copies
+/// of the loop (the Jcc followed while another copy fits). Loops of every
+/// trip count leave it at every copy, through the loop's own Jcc not taken
+/// and through a side exit in the middle, and under instruction limits
+/// that stop the run inside a copy; cache on and off must agree on the
+/// output and on the instructions retired.
+#[test]
+fn unrolled_loops_leave_at_every_copy() {
+    const TOP: u64 = 50;
+    const EXIT_AT: u64 = 37;
+    let img = guest::long_mode(|a| {
+        let puthex = guest::puthex_routine_after_jump(a)?;
+        let mut outer = a.create_label();
+        let mut inner = a.create_label();
+        let mut out = a.create_label();
+        a.xor(ebx, ebx)?;
+        a.mov(esi, 1)?;
+        a.set_label(&mut outer)?;
+        a.mov(ecx, esi)?;
+        a.set_label(&mut inner)?;
+        a.lea(rbx, qword_ptr(rbx + rcx * 2))?;
+        a.cmp(ecx, EXIT_AT as i32)?;
+        a.je(out)?;
+        a.dec(ecx)?;
+        a.jnz(inner)?;
+        a.set_label(&mut out)?;
+        a.inc(esi)?;
+        a.cmp(esi, TOP as i32)?;
+        a.jbe(outer)?;
+        a.mov(rax, rbx)?;
+        a.call(puthex)?;
+        guest::exit(a, 0)
+    })
+    .unwrap();
+    // Each n adds 2c for c = n down to 1, or down to EXIT_AT if n reaches it.
+    let want: u64 = (1..=TOP)
+        .map(|n| {
+            let low = if n >= EXIT_AT { EXIT_AT } else { 1 };
+            (low..=n).sum::<u64>() * 2
+        })
+        .sum();
+    check(&img, &format!("{want:016X}\n"));
+    let retired = |cache: bool, limit: Option<u64>| {
+        let (_vm, mut vcpu) = boot(&img, 1);
+        vcpu.set_code_cache(cache);
+        vcpu.set_instruction_limit(limit);
+        let mut exits = 0;
+        loop {
+            match vcpu.run() {
+                VcpuExit::IoOut(0x3f8, _) => exits += 1,
+                VcpuExit::IoOut(0xf4, _) | VcpuExit::InstructionLimit => break,
+                other => panic!("unexpected exit {other:?}"),
+            }
+        }
+        (
+            vcpu.instructions(),
+            vcpu.get_regs().rbx,
+            vcpu.get_regs().rip,
+            exits,
+        )
+    };
+    let total = retired(false, Some(10_000_000)).0;
+    assert_eq!(retired(true, Some(10_000_000)).0, total);
+    // Limits that fall inside every copy of the inner loop at some point.
+    for limit in (total / 2..total / 2 + 60).chain([total - 1, 1, 7, 100]) {
+        assert_eq!(
+            retired(true, Some(limit)),
+            retired(false, Some(limit)),
+            "limit {limit}"
+        );
+    }
+}
+
 /// A store, after a followed jump in the same block, into the instruction
 /// the block would run next.
 #[test]

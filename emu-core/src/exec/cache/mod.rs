@@ -8,7 +8,10 @@
 //! address, all from that page. It goes on through conditional branches
 //! (side exits: when one is taken, the loop sees RIP leave the block and
 //! stops there) and, in 64-bit code, continues at the target of a direct
-//! JMP or CALL that stays in the page (see `fast::follows`). It ends at an
+//! JMP or CALL that stays in the page (see `fast::follows`). A Jcc back to
+//! the block's own start (a loop) is followed too while another copy of
+//! the loop fits, so a short loop runs several iterations per block entry
+//! and leaves the block when that Jcc is not taken. It ends at an
 //! indirect branch, a RET, a system instruction, at [`MAX_BLOCK_INSNS`],
 //! or before an instruction that crosses the page end (such instructions,
 //! and undecodable or unimplemented ones, always take the uncached path in
@@ -528,9 +531,16 @@ impl Blocks {
             }
             let kind = classify(&ins);
             // A direct JMP or CALL to this page continues the block at its
-            // target (64-bit code: see `fast::follows`).
-            let follow = super::fast::follows(&ins)
-                && ins.near_branch_target().wrapping_sub(page_ip) < PAGE_SIZE;
+            // target (64-bit code: see `fast::follows`), and so does a Jcc
+            // back to the block's start while another copy of the loop
+            // fits: the block leaves the loop when the Jcc is not taken.
+            let body = self.insns.len() - start;
+            let unroll = super::fast::is_jcc64(&ins)
+                && ins.near_branch_target() == rip
+                && 2 * (body + 1) <= MAX_BLOCK_INSNS;
+            let follow = unroll
+                || (super::fast::follows(&ins)
+                    && ins.near_branch_target().wrapping_sub(page_ip) < PAGE_SIZE);
             let (next, kind) = if follow {
                 (ins.near_branch_target(), kind & !K_ENDS)
             } else {

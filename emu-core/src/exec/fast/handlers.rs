@@ -356,12 +356,16 @@ pub(super) fn mul64(x: &mut Exec, d: &Decoded) -> ExecResult {
     Ok(())
 }
 
-/// Jcc rel (64-bit code, canonical target).
+/// Jcc rel (64-bit code, canonical target). Both ways are written: a
+/// block that unrolls a loop holds the target in `d.next` (see
+/// `fast::is_jcc64`).
 #[inline(always)]
 pub(super) fn jcc<const CC: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
-    if x.cpu.flags.cond(CC) {
-        x.next_rip = d.target;
-    }
+    x.next_rip = if x.cpu.flags.cond(CC) {
+        d.target
+    } else {
+        d.ins.next_ip()
+    };
     Ok(())
 }
 

@@ -13,6 +13,34 @@ pub fn follows(ins: &Instruction) -> bool {
     matches!(select(ins), Some(FastOp::JmpRel | FastOp::CallRel))
 }
 
+/// Whether `ins` is a Jcc of 64-bit code with a fast handler, which the
+/// decoded-block cache may follow back to the start of its block (a loop
+/// unrolled): that handler sets `next_rip` whether or not the branch is
+/// taken, so it too takes nothing from `Decoded::next`.
+pub fn is_jcc64(ins: &Instruction) -> bool {
+    use FastOp::*;
+    matches!(
+        select(ins),
+        Some(
+            Jcc0 | Jcc1
+                | Jcc2
+                | Jcc3
+                | Jcc4
+                | Jcc5
+                | Jcc6
+                | Jcc7
+                | Jcc8
+                | Jcc9
+                | Jcc10
+                | Jcc11
+                | Jcc12
+                | Jcc13
+                | Jcc14
+                | Jcc15
+        )
+    )
+}
+
 /// The fast form of `ins`, if it has one.
 pub fn select(ins: &Instruction) -> Option<FastOp> {
     use Code::*;
