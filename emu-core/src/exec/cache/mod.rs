@@ -28,9 +28,9 @@
 //! "Plain" instructions (no branch, no family handler) need no RIP
 //! bookkeeping at all: RIP is written back when the block stops, set before
 //! a family handler (which may read it), and set to the faulting
-//! instruction on a fault. A block that ends by jumping back to its own
-//! start (a loop) runs again without a lookup while its page counter is
-//! unchanged. Consecutive blocks in one page reuse one code translation.
+//! instruction on a fault. A block that ends by branching back to its own
+//! start (a loop, or a RET to the return site the block is) runs again
+//! without a lookup while its page counter is unchanged. Consecutive blocks in one page reuse one code translation.
 //! Memory accesses take the hot path of `exec/mem.rs` (segment summary,
 //! then `Mmu::hot_load`/`hot_store`), prepared once per batch.
 //!
@@ -220,9 +220,6 @@ const K_ENDS: u8 = 1;
 const K_SYSTEM: u8 = 2;
 /// Serializing (CPUID, IRET, privileged instructions).
 const K_SERIALIZING: u8 = 4;
-/// A direct near jump (Jcc, JMP rel, LOOP, JrCXZ): a block that ends in
-/// one and jumps back to its own start runs again without a lookup.
-const K_DIRECT: u8 = 8;
 /// The handler may read or change the next RIP (branches and every family
 /// handler); instructions without any kind bit are "plain" (see
 /// `fast::FastOp::is_plain`) and the block loop runs them with less
@@ -647,16 +644,7 @@ pub(super) fn classify(ins: &Instruction) -> u8 {
                 | Mnemonic::Fxrstor64
         )
         || code == Code::INVALID;
-    let direct = near_branch
-        && matches!(
-            ins.op0_kind(),
-            OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
-        )
-        && !matches!(ins.flow_control(), FlowControl::Call);
     let mut k = 0;
-    if direct {
-        k |= K_DIRECT;
-    }
     // A conditional branch is a side exit: when taken, the block loop
     // sees RIP leave the block and stops; when not, the block goes on.
     let conditional = ins.flow_control() == FlowControl::ConditionalBranch;

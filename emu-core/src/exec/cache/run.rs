@@ -1,7 +1,7 @@
 //! The block loop: runs cached blocks (and uncached instructions through
 //! `step`) until the vCPU's run loop must look (see the parent module).
 
-use super::{classify, Blocks, K_DIRECT, K_ENDS, K_SERIALIZING, K_SYSTEM};
+use super::{classify, Blocks, K_ENDS, K_SERIALIZING, K_SYSTEM};
 use crate::exception::Fault;
 use crate::exec::{step, Exec, StepResult};
 use iced_x86::Instruction;
@@ -110,13 +110,13 @@ pub fn run_batch(
             // Only system instructions (which end the batch below) and MMIO
             // accesses (which set `attention`) raise what `needs_loop`
             // looks for, so a block that ended without either goes straight
-            // on: into itself again if it jumped back to its start (a loop
-            // whose page is unchanged), else to the next lookup.
+            // on: into itself again if it branched back to its start (a
+            // loop, or a RET to the return site it is, whose page is
+            // unchanged: no mode or paging change happens without a system
+            // instruction, so the same RIP is the same block), else to the
+            // next lookup.
             if kind & K_SYSTEM == 0 && !x.signals.attention && done < budget {
-                if kind & K_DIRECT != 0
-                    && x.cpu.rip == e.rip
-                    && counter.is_some_and(|c| c.load(Acquire) == e.version)
-                {
+                if x.cpu.rip == e.rip && counter.is_some_and(|c| c.load(Acquire) == e.version) {
                     cache.stats.hits += 1;
                     continue;
                 }
