@@ -29,8 +29,8 @@ pub(crate) const TLB_ENTRIES: usize = TLB_SETS * TLB_WAYS;
 
 #[derive(Clone, Copy)]
 struct Entry {
-    /// Page address | 1; 0 = empty (page addresses have bit 0 clear, so no
-    /// lookup tag is ever 0).
+    /// Page address; 1 = empty (page addresses have bit 0 clear, so no
+    /// lookup tag is ever 1).
     tag: u64,
     gpa_page: u64,
     host: Option<HostPage>,
@@ -38,7 +38,7 @@ struct Entry {
 }
 
 const EMPTY: Entry = Entry {
-    tag: 0,
+    tag: 1,
     gpa_page: 0,
     host: None,
     perms: 0,
@@ -111,7 +111,7 @@ impl FrontTlb {
     #[inline(always)]
     fn find(&self, gva: u64) -> Option<&Entry> {
         const _: () = assert!(TLB_WAYS == 2);
-        let tag = (gva & !PAGE_MASK) | 1;
+        let tag = gva & !PAGE_MASK;
         let i = Self::set(gva);
         let first = &self.entries[i];
         if first.tag == tag {
@@ -153,7 +153,7 @@ impl FrontTlb {
 
     pub(crate) fn fill(&mut self, gva: Gva, gpa_page: u64, host: HostPage, perms: u16) {
         self.dirty = true;
-        let tag = (gva.raw() & !PAGE_MASK) | 1;
+        let tag = gva.raw() & !PAGE_MASK;
         let set = &mut self.entries[Self::set(gva.raw())..Self::set(gva.raw()) + TLB_WAYS];
         let new = Entry {
             tag,
@@ -179,7 +179,7 @@ impl FrontTlb {
     }
 
     pub(crate) fn flush_page(&mut self, gva: Gva) {
-        let tag = (gva.raw() & !PAGE_MASK) | 1;
+        let tag = gva.raw() & !PAGE_MASK;
         let set = &mut self.entries[Self::set(gva.raw())..Self::set(gva.raw()) + TLB_WAYS];
         for e in set.iter_mut().filter(|e| e.tag == tag) {
             *e = EMPTY;
