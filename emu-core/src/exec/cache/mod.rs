@@ -380,10 +380,10 @@ impl Blocks {
         // block, already cached.
         if let Some(l) = self.cur {
             let rip = x.cpu.rip;
-            if x.cpu.mode() == Mode::Long64
-                && l.bitness == 64
-                && l.la_page == rip & !(PAGE_SIZE - 1)
-            {
+            // `cur` holds the code size of the mode the batch runs in: the
+            // mode changes only in instructions that end the batch.
+            debug_assert_eq!(l.bitness == 64, x.cpu.mode() == Mode::Long64);
+            if l.bitness == 64 && l.la_page == rip & !(PAGE_SIZE - 1) {
                 let gpa = l.gpa_page | (rip & (PAGE_SIZE - 1));
                 if let Some(hit) = self.cached(x.code, gpa, rip, 64, None) {
                     return Some(hit);
