@@ -408,7 +408,7 @@ impl Vcpu {
                 io: &mut self.io,
                 sys: &mut self.sys,
                 next_rip: 0,
-                instret: instret,
+                instret,
                 implicit_supervisor: false,
                 fast_forms: self.code.blocks.enabled(),
                 signals: Signals::default(),
