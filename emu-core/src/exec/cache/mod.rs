@@ -517,6 +517,8 @@ impl Blocks {
         dec.set_ip(rip);
         let mut ins = Instruction::default();
         let mut bytes = 0u64;
+        // The length of one copy of a loop being unrolled.
+        let mut copy = None;
         while self.insns.len() - start < MAX_BLOCK_INSNS {
             dec.decode_out(&mut ins);
             if dec.last_error() != DecoderError::None {
@@ -531,10 +533,10 @@ impl Blocks {
             // target (64-bit code: see `fast::follows`), and so does a Jcc
             // back to the block's start while another copy of the loop
             // fits: the block leaves the loop when the Jcc is not taken.
-            let body = self.insns.len() - start;
+            let len = self.insns.len() - start + 1;
             let unroll = super::fast::is_jcc64(&ins)
                 && ins.near_branch_target() == rip
-                && 2 * (body + 1) <= MAX_BLOCK_INSNS;
+                && len + *copy.get_or_insert(len) <= MAX_BLOCK_INSNS;
             let follow = unroll
                 || (super::fast::follows(&ins)
                     && ins.near_branch_target().wrapping_sub(page_ip) < PAGE_SIZE);
