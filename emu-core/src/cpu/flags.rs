@@ -344,7 +344,7 @@ impl Flags {
         if self.op == LazyOp::None {
             self.bits & SF != 0
         } else {
-            (self.res >> (self.size * 8 - 1)) & 1 != 0
+            self.res & sign_bit(self.sz()) != 0
         }
     }
 
@@ -356,7 +356,7 @@ impl Flags {
             LazyOp::Sub => {
                 // SF ^ OF, both read at the sign bit of the result.
                 let (a, b, r) = (self.a, self.b, self.res);
-                ((r ^ ((a ^ b) & (a ^ r))) >> (self.size * 8 - 1)) & 1 != 0
+                (r ^ ((a ^ b) & (a ^ r))) & sign_bit(self.sz()) != 0
             }
             LazyOp::Logic => self.sf(),
             _ => {

@@ -50,6 +50,16 @@ pub(super) fn alu_rr<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> Ex
     Ok(())
 }
 
+/// The immediate of `ins`, sign-extended from 8 bits (`IMM8`) or 32.
+#[inline(always)]
+fn simm<const IMM8: bool>(ins: &iced_x86::Instruction) -> u64 {
+    if IMM8 {
+        ins.immediate8to64() as u64
+    } else {
+        ins.immediate32to64() as u64
+    }
+}
+
 /// ALU reg, imm (the immediate is sign-extended from 8 or 32 bits).
 #[inline(always)]
 pub(super) fn alu_ri<const W: u8, const OP: u8, const IMM8: bool>(
@@ -59,11 +69,7 @@ pub(super) fn alu_ri<const W: u8, const OP: u8, const IMM8: bool>(
     let ins = &d.ins;
     let dst = d.r0();
     let m = mask(W);
-    let b = if IMM8 {
-        ins.immediate8to64() as u64
-    } else {
-        ins.immediate32to64() as u64
-    } & m;
+    let b = simm::<IMM8>(ins) & m;
     let a = x.cpu.gpr[dst] & m;
     if let Some(r) = alu::<W, OP>(&mut x.cpu.flags, a, b) {
         x.cpu.gpr[dst] = r;
@@ -138,11 +144,7 @@ pub(super) fn cmp_mi<const W: u8, const OP: u8, const IMM8: bool>(
 ) -> ExecResult {
     let ins = &d.ins;
     let m = mask(W);
-    let b = if IMM8 {
-        ins.immediate8to64() as u64
-    } else {
-        ins.immediate32to64() as u64
-    } & m;
+    let b = simm::<IMM8>(ins) & m;
     let a = x.load_mem(&d.mem, W as usize)?;
     alu::<W, OP>(&mut x.cpu.flags, a, b);
     Ok(())
