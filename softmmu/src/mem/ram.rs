@@ -103,6 +103,10 @@ unsafe impl Send for HostPage {}
 unsafe impl Sync for HostPage {}
 
 impl HostPage {
+    /// The host page of empty front-TLB entries: never turned into an
+    /// address, because an empty entry's tag matches no lookup.
+    pub(crate) const NONE: HostPage = HostPage(NonNull::dangling());
+
     /// The Hva of byte `off` of this page in section `section`.
     pub(crate) fn hva(self, off: u64, section: u64) -> Hva {
         let p = self.0.as_ptr().wrapping_add((off & PAGE_MASK) as usize);

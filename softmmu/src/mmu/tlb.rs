@@ -33,14 +33,15 @@ struct Entry {
     /// lookup tag is ever 1).
     tag: u64,
     gpa_page: u64,
-    host: Option<HostPage>,
+    /// [`HostPage::NONE`] in empty entries, which no lookup matches.
+    host: HostPage,
     perms: u16,
 }
 
 const EMPTY: Entry = Entry {
     tag: 1,
     gpa_page: 0,
-    host: None,
+    host: HostPage::NONE,
     perms: 0,
 };
 
@@ -84,7 +85,9 @@ pub(crate) fn all_classes() -> impl Iterator<Item = (u16, Access, bool)> {
 pub(crate) const WRITE_BITS: u16 = (1 << 1) | (1 << 4) | (1 << 7);
 
 pub(crate) struct FrontTlb {
-    entries: Box<[Entry; TLB_ENTRIES]>,
+    /// Inline (not boxed), so that a lookup loads the entry straight
+    /// from the MMU without first loading a pointer to the table.
+    entries: [Entry; TLB_ENTRIES],
     /// The context the entries were filled under.
     ctx: (u64, u64, u64, u64),
     /// Whether any entry may be valid (skip clearing an empty TLB).
@@ -94,7 +97,7 @@ pub(crate) struct FrontTlb {
 impl FrontTlb {
     pub(crate) fn new() -> Self {
         FrontTlb {
-            entries: Box::new([EMPTY; TLB_ENTRIES]),
+            entries: [EMPTY; TLB_ENTRIES],
             ctx: (0, 0, 0, 0),
             dirty: false,
         }
@@ -146,7 +149,7 @@ impl FrontTlb {
     pub(crate) fn lookup_page(&self, gva: Gva, bit: u16) -> Option<(u64, HostPage)> {
         let e = self.find(gva.raw())?;
         if e.perms & bit != 0 {
-            return Some((e.gpa_page, e.host?));
+            return Some((e.gpa_page, e.host));
         }
         None
     }
@@ -158,7 +161,7 @@ impl FrontTlb {
         let new = Entry {
             tag,
             gpa_page: gpa_page & !PAGE_MASK,
-            host: Some(host),
+            host,
             perms,
         };
         // Refill in place (more rights after a write fault, say); else the

@@ -103,14 +103,22 @@ pub struct CodePages {
     /// The counters of the first chunk (guest RAM below 256 MiB, where
     /// nearly all code is), allocated up front so that the check every
     /// store makes is a bounds test and a load.
-    first: Box<[AtomicU64]>,
+    first: Box<Chunk>,
     /// The other chunks (index 0 unused).
-    chunks: Box<[OnceLock<Box<[AtomicU64]>>]>,
+    chunks: Box<[OnceLock<Box<Chunk>>]>,
 }
 
+/// The counters of 64 Ki pages (an array type, so that indexing it with a
+/// masked page number needs no bounds check).
+type Chunk = [AtomicU64; CHUNK_PAGES];
+
 /// One chunk of zeroed counters.
-fn new_chunk() -> Box<[AtomicU64]> {
-    (0..CHUNK_PAGES).map(|_| AtomicU64::new(0)).collect()
+fn new_chunk() -> Box<Chunk> {
+    let v: Box<[AtomicU64]> = (0..CHUNK_PAGES).map(|_| AtomicU64::new(0)).collect();
+    match v.try_into() {
+        Ok(c) => c,
+        Err(_) => unreachable!("a chunk has CHUNK_PAGES counters"),
+    }
 }
 
 impl Default for CodePages {
@@ -152,10 +160,10 @@ impl CodePages {
     #[inline]
     fn cell(&self, gfn: u64) -> Option<&AtomicU64> {
         if gfn < CHUNK_PAGES as u64 {
-            return self.first.get(gfn as usize);
+            return Some(&self.first[gfn as usize]);
         }
         let chunk = self.chunks.get((gfn >> CHUNK_BITS) as usize)?.get()?;
-        chunk.get(gfn as usize & (CHUNK_PAGES - 1))
+        Some(&chunk[gfn as usize & (CHUNK_PAGES - 1)])
     }
 
     /// A store hit page `gfn`: if the page may hold cached code, invalidate
@@ -279,7 +287,7 @@ pub struct CacheStats {
 
 /// A vCPU's block cache (the shared page counters are in [`CodeCache`]).
 pub struct Blocks {
-    map: Box<[Entry]>,
+    map: Box<[Entry; MAP_ENTRIES]>,
     insns: Vec<Decoded>,
     generation: u64,
     phys_writes: u64,
@@ -290,6 +298,11 @@ pub struct Blocks {
     /// dropped at the start of each batch, after an instruction run
     /// uncached, and after a fault.
     cur: Option<Last>,
+    /// `cur`'s linear page when its code is 64-bit, else 1 (no page
+    /// address): what the inline lookup compares RIP's page with.
+    near64: u64,
+    /// `cur`'s guest-physical page (0 without `cur`).
+    near_gpa: u64,
     enabled: bool,
     pub stats: CacheStats,
 }
@@ -313,12 +326,14 @@ impl CodeCache {
 impl Blocks {
     fn new(mem: &GuestMemory) -> Blocks {
         Blocks {
-            map: vec![Entry::default(); MAP_ENTRIES].into_boxed_slice(),
+            map: Box::new([Entry::default(); MAP_ENTRIES]),
             insns: Vec::new(),
             generation: mem.generation(),
             phys_writes: mem.phys_write_count(),
             suspects: Vec::new(),
             cur: None,
+            near64: 1,
+            near_gpa: 0,
             enabled: true,
             stats: CacheStats::default(),
         }
@@ -343,7 +358,22 @@ impl Blocks {
             self.insns.clear();
             self.stats.flushes += 1;
         }
-        self.cur = None;
+        self.forget_page();
+    }
+
+    /// Drop the code translation `cur` (batch start, after an uncached
+    /// instruction or a fault).
+    fn forget_page(&mut self) {
+        self.set_page(None);
+    }
+
+    fn set_page(&mut self, cur: Option<Last>) {
+        self.cur = cur;
+        self.near64 = match cur {
+            Some(l) if l.bitness == 64 => l.la_page,
+            _ => 1,
+        };
+        self.near_gpa = cur.map_or(0, |l| l.gpa_page);
     }
 
     /// Drop everything if the memslots changed or the VMM wrote guest
@@ -375,19 +405,17 @@ impl Blocks {
     /// instruction through [`step`] (faults, MMIO, page-crossing or
     /// unimplemented instructions, CS limit).
     #[inline]
-    fn lookup<'p>(&mut self, x: &mut Exec<'p>) -> Option<(Hit, Option<&'p AtomicU64>)> {
+    fn lookup<'p>(&mut self, x: &mut Exec<'p>) -> Option<(Hit, &'p AtomicU64)> {
         // The common case inline: 64-bit code, in the page of the last
         // block, already cached.
-        if let Some(l) = self.cur {
-            let rip = x.cpu.rip;
+        let rip = x.cpu.rip;
+        if self.near64 == rip & !(PAGE_SIZE - 1) {
             // `cur` holds the code size of the mode the batch runs in: the
             // mode changes only in instructions that end the batch.
-            debug_assert_eq!(l.bitness == 64, x.cpu.mode() == Mode::Long64);
-            if l.bitness == 64 && l.la_page == rip & !(PAGE_SIZE - 1) {
-                let gpa = l.gpa_page | (rip & (PAGE_SIZE - 1));
-                if let Some(hit) = self.cached(x.code, gpa, rip, 64, None) {
-                    return Some(hit);
-                }
+            debug_assert_eq!(x.cpu.mode(), Mode::Long64);
+            let gpa = self.near_gpa | (rip & (PAGE_SIZE - 1));
+            if let Some(hit) = self.cached(x.code, gpa, rip, 64, None) {
+                return Some(hit);
             }
         }
         self.lookup_slow(x)
@@ -404,14 +432,15 @@ impl Blocks {
         rip: u64,
         bitness: u32,
         cs_limit: Option<u32>,
-    ) -> Option<(Hit, Option<&'p AtomicU64>)> {
+    ) -> Option<(Hit, &'p AtomicU64)> {
         let e = &self.map[Self::index(gpa)];
         let fits = cs_limit.is_none_or(|l| e.last_byte <= u64::from(l));
         if e.key != key(gpa, bitness) || e.hit.rip != rip || !fits {
             return None;
         }
-        let counter = pages.cell(gpa >> 12);
-        if counter.map_or(0, |c| c.load(Acquire)) != e.hit.version {
+        // A cached block's page has a counter: it was marked.
+        let counter = pages.cell(gpa >> 12)?;
+        if counter.load(Acquire) != e.hit.version {
             return None;
         }
         self.stats.hits += 1;
@@ -421,7 +450,7 @@ impl Blocks {
     /// [`Blocks::lookup`] in full: any mode, a new code page, or a block
     /// to decode.
     #[inline(never)]
-    fn lookup_slow<'p>(&mut self, x: &mut Exec<'p>) -> Option<(Hit, Option<&'p AtomicU64>)> {
+    fn lookup_slow<'p>(&mut self, x: &mut Exec<'p>) -> Option<(Hit, &'p AtomicU64)> {
         let mode = x.cpu.mode();
         let bitness = mode.bitness();
         let rip = x.cpu.rip;
@@ -451,11 +480,11 @@ impl Blocks {
                         _ => return None,
                     },
                 };
-                self.cur = Some(Last {
+                self.set_page(Some(Last {
                     la_page: la & !(PAGE_SIZE - 1),
                     gpa_page: gpa & !(PAGE_SIZE - 1),
                     bitness,
-                });
+                }));
                 gpa
             }
         };
@@ -473,7 +502,7 @@ impl Blocks {
             },
         };
         let e = self.build(x, idx, gpa, rip, bitness, long, hva)?;
-        Some((e, pages.cell(gpa >> 12)))
+        Some((e, pages.cell(gpa >> 12)?))
     }
 
     #[allow(clippy::too_many_arguments)]

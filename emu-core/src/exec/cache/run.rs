@@ -24,7 +24,7 @@ pub fn run_batch(
     budget: u64,
 ) -> (StepResult, u64) {
     cache.check_memory(x.mmu.memory());
-    cache.cur = None;
+    cache.forget_page();
     let budget = budget.max(1);
     if !cache.enabled || x.cpu.flags.test(crate::cpu::flags::TF) {
         cache.stats.uncached += 1;
@@ -41,7 +41,7 @@ pub fn run_batch(
         let block = if uncached { None } else { cache.lookup(x) };
         let Some((e, counter)) = block else {
             uncached = false;
-            cache.cur = None;
+            cache.forget_page();
             cache.stats.uncached += 1;
             let r = step(x, ins, bytes);
             done += 1;
@@ -104,7 +104,7 @@ pub fn run_batch(
             let ran = x.instret.wrapping_sub(retired) as usize + usize::from(fault.is_some());
             done += ran as u64;
             if let Some(f) = fault {
-                cache.cur = None;
+                cache.forget_page();
                 return (cached_fault(x, f, queued, ins, bytes), done);
             }
             // Only system instructions (which end the batch below) and MMIO
@@ -116,7 +116,7 @@ pub fn run_batch(
             // instruction, so the same RIP is the same block), else to the
             // next lookup.
             if kind & K_SYSTEM == 0 && !x.signals.attention && done < budget {
-                if x.cpu.rip == e.rip && counter.is_some_and(|c| c.load(Acquire) == e.version) {
+                if x.cpu.rip == e.rip && counter.load(Acquire) == e.version {
                     cache.stats.hits += 1;
                     continue;
                 }
