@@ -499,3 +499,60 @@ fn hvas_cannot_leave_their_page_or_section() {
         "a new section does not revive old hvas"
     );
 }
+
+#[test]
+fn the_stack_page_follows_its_front_tlb_entry() {
+    let (mem, mut mmu) = setup();
+    let mut t = Tables::new(&mem, 0x1000);
+    let pte = t.map(0x5000_0000, 0x20_0000, RW);
+    t.map(0x5000_1000, 0x20_1000, 0); // read-only
+    let ctx = t.ctx();
+    mmu.hot_prepare(&ctx, false);
+    // No stack page yet: not even an unaligned address in page 0, whose
+    // masked value could equal a tag with low bits.
+    assert_eq!(mmu.hot_stack_load(1), None);
+    assert_eq!(mmu.hot_stack_store(0x5000_0ff8, 1), None, "not cached yet");
+    ram(mmu.translate(&ctx, Gva::new(0x5000_0000), WRITE));
+    assert_eq!(mmu.hot_stack_store(0x5000_0ff8, 0x1111), Some(0x20_0ff8));
+    assert_eq!(mmu.hot_stack_load(0x5000_0ff8), Some(0x1111));
+    assert_eq!(get64(&mem, 0x20_0ff8), 0x1111);
+    // Unaligned slots take the usual way; one crossing the page end misses.
+    assert_eq!(
+        mmu.hot_stack_store(0x5000_0ff0 + 4, 0x2222),
+        Some(0x20_0ff4)
+    );
+    assert_eq!(mmu.hot_stack_load(0x5000_0ff4), Some(0x2222));
+    assert_eq!(mmu.hot_stack_load(0x5000_0ffc), None);
+    // INVLPG drops the page: the new translation is used once cached.
+    put64(&mem, pte, 0x21_0000 | P | RW);
+    mmu.flush(Flush::Page(Gva::new(0x5000_0000)));
+    assert_eq!(mmu.hot_stack_load(0x5000_0ff8), None);
+    ram(mmu.translate(&ctx, Gva::new(0x5000_0000), WRITE));
+    assert_eq!(mmu.hot_stack_store(0x5000_0ff0, 7), Some(0x21_0ff0));
+    assert_eq!(get64(&mem, 0x21_0ff0), 7);
+    // So does a refill with fewer rights (after INVLPG, read-only now).
+    put64(&mem, pte, 0x21_0000 | P);
+    mmu.flush(Flush::Page(Gva::new(0x5000_0000)));
+    ram(mmu.translate(&ctx, Gva::new(0x5000_0000), READ));
+    assert_eq!(mmu.hot_stack_load(0x5000_0ff0), Some(7));
+    assert_eq!(mmu.hot_stack_store(0x5000_0ff0, 8), None, "read-only");
+    // A read-only page is never the stack page.
+    ram(mmu.translate(&ctx, Gva::new(0x5000_1000), READ));
+    assert_eq!(mmu.hot_stack_load(0x5000_1000), Some(0));
+    assert_eq!(mmu.hot_stack_store(0x5000_1000, 9), None);
+    // A user-mode hot path does not reuse the supervisor stack page.
+    put64(&mem, pte, 0x21_0000 | P | RW);
+    mmu.flush(Flush::Page(Gva::new(0x5000_0000)));
+    ram(mmu.translate(&ctx, Gva::new(0x5000_0000), WRITE));
+    assert_eq!(mmu.hot_stack_load(0x5000_0ff0), Some(7));
+    mmu.hot_prepare(&ctx, true);
+    assert_eq!(mmu.hot_stack_load(0x5000_0ff0), None);
+    assert_eq!(mmu.hot_stack_store(0x5000_0ff0, 10), None);
+    // Nor does anything outside the read section.
+    mmu.hot_prepare(&ctx, false);
+    assert_eq!(mmu.hot_stack_load(0x5000_0ff0), Some(7));
+    mmu.leave();
+    assert_eq!(mmu.hot_stack_load(0x5000_0ff0), None);
+    assert_eq!(mmu.hot_stack_store(0x5000_0ff0, 11), None);
+    assert_eq!(get64(&mem, 0x21_0ff0), 7);
+}

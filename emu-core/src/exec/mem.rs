@@ -256,6 +256,27 @@ impl Exec<'_> {
         self.write_seg_checked(seg, off, size, val)
     }
 
+    /// [`Exec::load_flat64`] of the 8-byte stack slot at `sp` (POP and RET
+    /// in 64-bit code), through the MMU's stack page.
+    #[inline(always)]
+    pub fn load_stack64(&mut self, sp: u64) -> ExecResult<u64> {
+        if let Some(v) = self.mmu.hot_stack_load(sp) {
+            return Ok(v);
+        }
+        self.read_seg_checked(SegReg::Ss, sp, 8)
+    }
+
+    /// [`Exec::store_flat64`] of the 8-byte stack slot at `sp` (PUSH and
+    /// CALL in 64-bit code), through the MMU's stack page.
+    #[inline(always)]
+    pub fn store_stack64(&mut self, sp: u64, val: u64) -> ExecResult {
+        if let Some(gpa) = self.mmu.hot_stack_store(sp, val) {
+            self.note_write(gpa);
+            return Ok(());
+        }
+        self.write_seg_checked(SegReg::Ss, sp, 8, val)
+    }
+
     #[inline(never)]
     fn read_seg_checked(&mut self, seg: SegReg, off: u64, size: usize) -> ExecResult<u64> {
         let la = self.linear(seg, off, size, false)?;

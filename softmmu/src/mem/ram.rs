@@ -207,39 +207,43 @@ fn resolve(hva: Hva, section: u64, size: usize) -> Option<*mut u8> {
     Some(hva.ptr.as_ptr())
 }
 
-/// Load of `size` bytes at byte `off` of a page the front TLB holds, for
-/// [`crate::Mmu::hot_load`]: the caller has checked that its read section is
-/// open (so the mapping is alive). `None` if the access leaves the page.
+/// Load of `size` bytes at byte `off & PAGE_MASK` of a page the front TLB
+/// holds, for [`crate::Mmu::hot_load`]: the caller has checked that its
+/// read section is open (so the mapping is alive). `None` if the access
+/// leaves the page.
 #[inline(always)]
 pub(crate) fn page_load(page: HostPage, off: u64, size: usize) -> Option<u64> {
-    if off.checked_add(size as u64)? > PAGE_SIZE {
-        return None;
-    }
-    let p = page.0.as_ptr().wrapping_add(off as usize);
-    // SAFETY: the page is mapped while the caller's section is open, and
-    // [p, p+size) lies inside it (checked above); the aligned case is
-    // `load_at`'s first case, inlined.
+    let off = (off & PAGE_MASK) as usize;
+    let p = page.0.as_ptr().wrapping_add(off);
+    // SAFETY: the page is mapped while the caller's section is open. Host
+    // pages are 4 KiB aligned (`RamPage::from_raw`), so an access aligned
+    // to its size (at most 8) lies inside the page, and `p` is aligned as
+    // `off` is; any other access is checked against the page end first.
     unsafe {
-        if matches!(size, 1 | 2 | 4 | 8) && (p as usize).is_multiple_of(size) {
+        if matches!(size, 1 | 2 | 4 | 8) && off.is_multiple_of(size) {
             return Some(load_aligned(p, size));
+        }
+        if off + size > PAGE_SIZE as usize {
+            return None;
         }
         load_at(p, size)
     }
 }
 
-/// Store of `size` bytes at byte `off` of a page the front TLB holds (see
-/// [`page_load`]).
+/// Store of `size` bytes at byte `off & PAGE_MASK` of a page the front TLB
+/// holds (see [`page_load`]).
 #[inline(always)]
 pub(crate) fn page_store(page: HostPage, off: u64, size: usize, val: u64) -> Option<()> {
-    if off.checked_add(size as u64)? > PAGE_SIZE {
-        return None;
-    }
-    let p = page.0.as_ptr().wrapping_add(off as usize);
+    let off = (off & PAGE_MASK) as usize;
+    let p = page.0.as_ptr().wrapping_add(off);
     // SAFETY: as in `page_load`.
     unsafe {
-        if matches!(size, 1 | 2 | 4 | 8) && (p as usize).is_multiple_of(size) {
+        if matches!(size, 1 | 2 | 4 | 8) && off.is_multiple_of(size) {
             store_aligned(p, size, val);
             return Some(());
+        }
+        if off + size > PAGE_SIZE as usize {
+            return None;
         }
         store_at(p, size, val)
     }

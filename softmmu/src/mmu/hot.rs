@@ -40,6 +40,53 @@ impl Mmu {
         self.hot_read = access_bit(acc(AccessKind::Read), ctx.ac);
         self.hot_write = access_bit(acc(AccessKind::Write), ctx.ac);
         self.hot_fetch = access_bit(acc(AccessKind::Fetch), ctx.ac);
+        self.st.tlb.forget_stack();
+    }
+
+    /// Load the 8 bytes at `la` for a stack access of 64-bit code (POP,
+    /// RET) under the conditions of [`Mmu::hot_load`].
+    #[inline(always)]
+    pub fn hot_stack_load(&mut self, la: u64) -> Option<u64> {
+        if let Some(page) = self.stack_page(la) {
+            return ram::page_load(page, la, 8);
+        }
+        self.stack_miss(la);
+        self.hot_load(la, 8)
+    }
+
+    /// Store `val` at `la` for a stack access of 64-bit code (PUSH, CALL)
+    /// under the conditions of [`Mmu::hot_store`]; returns the guest
+    /// physical address written.
+    #[inline(always)]
+    pub fn hot_stack_store(&mut self, la: u64, val: u64) -> Option<u64> {
+        let st = self.st.tlb.stack;
+        if let Some(page) = self.stack_page(la) {
+            ram::page_store(page, la, 8, val)?;
+            return Some(st.gpa_page | (la & PAGE_MASK));
+        }
+        self.stack_miss(la);
+        self.hot_store(la, 8, val)
+    }
+
+    /// The stack page's host page if `la` is an 8-byte aligned address in
+    /// it: one compare covers page and alignment, since the tag has the
+    /// low 12 bits clear.
+    #[inline(always)]
+    fn stack_page(&self, la: u64) -> Option<ram::HostPage> {
+        let st = &self.st.tlb.stack;
+        (la & !(PAGE_MASK & !7) == st.tag).then_some(st.host)
+    }
+
+    /// A stack access missed the stack page: adopt the front-TLB entry of
+    /// `la` if it allows reads and writes (the access then goes the usual
+    /// hot way either way). Unaligned stacks stay on the usual way.
+    #[cold]
+    fn stack_miss(&mut self, la: u64) {
+        if la & 7 == 0 {
+            self.st
+                .tlb
+                .take_stack(Gva::new(la), self.hot_read, self.hot_write);
+        }
     }
 
     /// Load `size` (1, 2, 4, 8) bytes at linear address `la` if its page is

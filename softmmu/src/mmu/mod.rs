@@ -161,6 +161,7 @@ impl Mmu {
         self.hot_read = 0;
         self.hot_write = 0;
         self.hot_fetch = 0;
+        self.st.tlb.forget_stack();
     }
 
     /// Whether the read section is open.

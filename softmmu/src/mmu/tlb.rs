@@ -84,6 +84,22 @@ pub(crate) fn all_classes() -> impl Iterator<Item = (u16, Access, bool)> {
 /// Bits of every write class.
 pub(crate) const WRITE_BITS: u16 = (1 << 1) | (1 << 4) | (1 << 7);
 
+/// The page of the last stack access (see [`FrontTlb::stack`]).
+#[derive(Clone, Copy)]
+pub(crate) struct StackPage {
+    /// Page address; [`PAGE_MASK`] = none (a lookup compares it with an
+    /// address whose bits 3 to 11 are clear, see `Mmu::stack_page`).
+    pub(crate) tag: u64,
+    pub(crate) gpa_page: u64,
+    pub(crate) host: HostPage,
+}
+
+const NO_STACK: StackPage = StackPage {
+    tag: PAGE_MASK,
+    gpa_page: 0,
+    host: HostPage::NONE,
+};
+
 pub(crate) struct FrontTlb {
     /// Inline (not boxed), so that a lookup loads the entry straight
     /// from the MMU without first loading a pointer to the table.
@@ -92,6 +108,14 @@ pub(crate) struct FrontTlb {
     ctx: (u64, u64, u64, u64),
     /// Whether any entry may be valid (skip clearing an empty TLB).
     dirty: bool,
+    /// A copy of the entry that the CPU's 8-byte stack accesses (PUSH,
+    /// POP, CALL, RET in 64-bit code) hit last, taken only when it allows
+    /// both reads and writes at the hot path's privilege class. Those
+    /// accesses nearly always hit one page, and checking it here is one
+    /// compare (page and alignment together) instead of a set lookup
+    /// and a permission test. Anything that changes an entry, the class
+    /// or the read section drops it.
+    pub(crate) stack: StackPage,
 }
 
 impl FrontTlb {
@@ -100,6 +124,7 @@ impl FrontTlb {
             entries: [EMPTY; TLB_ENTRIES],
             ctx: (0, 0, 0, 0),
             dirty: false,
+            stack: NO_STACK,
         }
     }
 
@@ -154,8 +179,33 @@ impl FrontTlb {
         None
     }
 
+    /// Drop the stack page copy.
+    #[inline]
+    pub(crate) fn forget_stack(&mut self) {
+        self.stack = NO_STACK;
+    }
+
+    /// Copy the entry of `gva`'s page as the stack page if it has both
+    /// permission bits; whether it did.
+    #[inline]
+    pub(crate) fn take_stack(&mut self, gva: Gva, read: u16, write: u16) -> bool {
+        let Some(e) = self.find(gva.raw()) else {
+            return false;
+        };
+        if e.perms & read == 0 || e.perms & write == 0 {
+            return false;
+        }
+        self.stack = StackPage {
+            tag: e.tag,
+            gpa_page: e.gpa_page,
+            host: e.host,
+        };
+        true
+    }
+
     pub(crate) fn fill(&mut self, gva: Gva, gpa_page: u64, host: HostPage, perms: u16) {
         self.dirty = true;
+        self.forget_stack();
         let tag = gva.raw() & !PAGE_MASK;
         let set = &mut self.entries[Self::set(gva.raw())..Self::set(gva.raw()) + TLB_WAYS];
         let new = Entry {
@@ -175,6 +225,7 @@ impl FrontTlb {
     }
 
     pub(crate) fn flush(&mut self) {
+        self.forget_stack();
         if self.dirty {
             self.entries.fill(EMPTY);
             self.dirty = false;
@@ -182,6 +233,7 @@ impl FrontTlb {
     }
 
     pub(crate) fn flush_page(&mut self, gva: Gva) {
+        self.forget_stack();
         let tag = gva.raw() & !PAGE_MASK;
         let set = &mut self.entries[Self::set(gva.raw())..Self::set(gva.raw()) + TLB_WAYS];
         for e in set.iter_mut().filter(|e| e.tag == tag) {

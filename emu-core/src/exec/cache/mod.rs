@@ -228,11 +228,6 @@ const K_ENDS: u8 = 1;
 const K_SYSTEM: u8 = 2;
 /// Serializing (CPUID, IRET, privileged instructions).
 const K_SERIALIZING: u8 = 4;
-/// The handler may read or change the next RIP (branches and every family
-/// handler); instructions without any kind bit are "plain" (see
-/// `fast::FastOp::is_plain`) and the block loop runs them with less
-/// bookkeeping.
-const K_JUMPS: u8 = 16;
 
 /// A slot of the block table.
 #[derive(Clone, Copy, Default)]
@@ -304,6 +299,9 @@ pub struct Blocks {
     /// `cur`'s guest-physical page (0 without `cur`).
     near_gpa: u64,
     enabled: bool,
+    /// Where the block loop's fast forms leave a fault (a field, not a
+    /// local: kept in memory, it stays out of the loop's registers).
+    fault: Option<super::Fault>,
     pub stats: CacheStats,
 }
 
@@ -335,6 +333,7 @@ impl Blocks {
             near64: 1,
             near_gpa: 0,
             enabled: true,
+            fault: None,
             stats: CacheStats::default(),
         }
     }
@@ -574,12 +573,13 @@ impl Blocks {
             } else {
                 (ins.next_ip() & ip_mask, kind)
             };
-            let Some(mut d) = Decoded::new(&ins, next, kind, true) else {
+            // The block loop checks the kind only after forms that branch
+            // (`fast::Ran`): a plain form with a kind (none has one today)
+            // runs as a family instruction instead.
+            let fast = kind == 0 || !super::fast::select(&ins).is_some_and(|op| op.is_plain());
+            let Some(d) = Decoded::new(&ins, next, kind, fast) else {
                 break;
             };
-            if !d.op.is_plain() {
-                d.kind |= K_JUMPS;
-            }
             bytes += ins.len() as u64;
             self.insns.push(d);
             if kind & K_ENDS != 0 {

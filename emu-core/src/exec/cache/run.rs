@@ -3,6 +3,7 @@
 
 use super::{classify, Blocks, K_ENDS, K_SERIALIZING, K_SYSTEM};
 use crate::exception::Fault;
+use crate::exec::fast::Ran;
 use crate::exec::{step, Exec, StepResult};
 use iced_x86::Instruction;
 use std::sync::atomic::Ordering::Acquire;
@@ -69,7 +70,7 @@ pub fn run_batch(
             // instruction, which was attempted but not retired).
             let retired = x.instret;
             let mut kind = 0;
-            let mut fault = None;
+            let mut faulted = false;
             // RIP is written back when the block stops, not after each
             // instruction: family handlers (which may read it) get it set
             // first (`fast::run`, which also starts `next_rip` at the
@@ -77,36 +78,39 @@ pub fn run_batch(
             // to the faulting instruction.
             let mut next = x.cpu.rip;
             for d in &cache.insns[start..end] {
-                if !crate::exec::fast::run(x, d, &mut fault) {
-                    x.cpu.rip = d.rip;
-                    *ins = d.ins;
-                    break;
-                }
-                x.instret = x.instret.wrapping_add(1);
-                if d.kind == 0 {
-                    // Plain: RIP moves on to `d.next`.
-                    next = d.next;
-                    if x.signals.attention {
-                        kind = K_ENDS;
+                match crate::exec::fast::run(x, d, &mut cache.fault) {
+                    Ran::Plain => {
+                        x.instret = x.instret.wrapping_add(1);
+                        next = d.next;
+                        if x.signals.attention {
+                            kind = K_ENDS;
+                            break;
+                        }
+                    }
+                    Ran::Branch => {
+                        x.instret = x.instret.wrapping_add(1);
+                        next = x.next_rip;
+                        if d.kind & K_ENDS != 0 || x.signals.attention || next != d.next {
+                            kind = d.kind | K_ENDS;
+                            break;
+                        }
+                    }
+                    Ran::Fault => {
+                        x.cpu.rip = d.rip;
+                        faulted = true;
                         break;
                     }
-                    continue;
-                }
-                next = x.next_rip;
-                if d.kind & K_ENDS != 0 || x.signals.attention || x.next_rip != d.next {
-                    kind = d.kind | K_ENDS;
-                    break;
                 }
             }
-            if fault.is_none() {
-                x.cpu.rip = next;
-            }
-            let ran = x.instret.wrapping_sub(retired) as usize + usize::from(fault.is_some());
-            done += ran as u64;
-            if let Some(f) = fault {
+            if faulted {
+                // `fast::run` leaves the reason of every `Ran::Fault` here.
+                let f = cache.fault.take().unwrap_or(Fault::Unimplemented);
                 cache.forget_page();
+                done += x.instret.wrapping_sub(retired) + 1;
                 return (cached_fault(x, f, queued, ins, bytes), done);
             }
+            x.cpu.rip = next;
+            done += x.instret.wrapping_sub(retired);
             // Only system instructions (which end the batch below) and MMIO
             // accesses (which set `attention`) raise what `needs_loop`
             // looks for, so a block that ended without either goes straight
@@ -126,7 +130,6 @@ pub fn run_batch(
                 cache.serialize(x.code);
             }
             if needs_loop(x) || kind & K_SYSTEM != 0 || done >= budget {
-                *ins = cache.insns[start + ran - 1].ins;
                 return (StepResult::Done, done);
             }
             break;

@@ -392,7 +392,7 @@ pub(super) fn call_rel(x: &mut Exec, d: &Decoded) -> ExecResult {
 /// RET (64-bit code, no immediate).
 #[inline(always)]
 pub(super) fn ret64(x: &mut Exec, _d: &Decoded) -> ExecResult {
-    let t = x.load_flat64(SegReg::Ss, x.cpu.gpr[4], 8)?;
+    let t = x.load_stack64(x.cpu.gpr[4])?;
     if !is_canonical(t) {
         return Err(Exception::gp(0).into());
     }
@@ -405,7 +405,7 @@ pub(super) fn ret64(x: &mut Exec, _d: &Decoded) -> ExecResult {
 #[inline(always)]
 pub(super) fn push_q(x: &mut Exec, v: u64) -> ExecResult {
     let sp = x.cpu.gpr[4].wrapping_sub(8);
-    x.store_flat64(SegReg::Ss, sp, 8, v)?;
+    x.store_stack64(sp, v)?;
     x.cpu.gpr[4] = sp;
     Ok(())
 }
@@ -420,7 +420,7 @@ pub(super) fn push64(x: &mut Exec, d: &Decoded) -> ExecResult {
 /// POP r64 (not RSP).
 #[inline(always)]
 pub(super) fn pop64(x: &mut Exec, d: &Decoded) -> ExecResult {
-    let v = x.load_flat64(SegReg::Ss, x.cpu.gpr[4], 8)?;
+    let v = x.load_stack64(x.cpu.gpr[4])?;
     x.cpu.gpr[4] = x.cpu.gpr[4].wrapping_add(8);
     x.cpu.gpr[d.r0()] = v;
     Ok(())

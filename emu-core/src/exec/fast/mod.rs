@@ -93,43 +93,56 @@ macro_rules! fast_ops {
         }
 
         /// Run one decoded instruction: its fast form inline, else its
-        /// handler through [`Decoded::run`]. False if it did not complete,
-        /// with the reason in `fault`.
+        /// handler through [`Decoded::run`]. [`Ran::Fault`] if it did not
+        /// complete, with the reason in `fault`.
         ///
-        /// A `bool` rather than the handler's `ExecResult`: each arm turns
-        /// its own result into one, so the arms that cannot fail give a
-        /// constant `true` and the compiler sends them straight on, where
-        /// a 16-byte result merged from every arm went through the stack.
+        /// Each arm turns its handler's `ExecResult` into a [`Ran`] that
+        /// is a constant for the arms that cannot fail, so the compiler
+        /// sends each arm straight to the block loop's code for plain or
+        /// branching forms without the loop testing either at run time.
         #[inline(always)]
-        pub fn run(x: &mut Exec, d: &Decoded, fault: &mut Option<Fault>) -> bool {
+        pub fn run(x: &mut Exec, d: &Decoded, fault: &mut Option<Fault>) -> Ran {
             match d.op {
                 FastOp::Family => {
                     // Family handlers may read RIP, which the block loop
                     // otherwise writes back only when the block stops.
                     x.cpu.rip = d.rip;
                     x.next_rip = d.next;
-                    done((d.run)(x, d), fault)
+                    ran((d.run)(x, d), false, fault)
                 }
                 // Plain forms neither read nor write `next_rip`.
                 $(FastOp::$name => {
-                    if !FastOp::$name.is_plain() {
+                    let plain = FastOp::$name.is_plain();
+                    if !plain {
                         x.next_rip = d.next;
                     }
-                    done($h(x, d), fault)
+                    ran($h(x, d), plain, fault)
                 })*
             }
         }
     };
 }
 
-/// Whether `r` completed; if not, its fault goes to `fault`.
+/// What [`run`] did with an instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ran {
+    /// A plain form completed: RIP moves on to `Decoded::next`.
+    Plain,
+    /// A branch or family handler completed: RIP moves on to `next_rip`.
+    Branch,
+    /// The instruction did not complete.
+    Fault,
+}
+
+/// The [`Ran`] of a handler's result; a fault goes to `fault`.
 #[inline(always)]
-fn done(r: ExecResult, fault: &mut Option<Fault>) -> bool {
+fn ran(r: ExecResult, plain: bool, fault: &mut Option<Fault>) -> Ran {
     match r {
-        Ok(()) => true,
+        Ok(()) if plain => Ran::Plain,
+        Ok(()) => Ran::Branch,
         Err(f) => {
             *fault = Some(f);
-            false
+            Ran::Fault
         }
     }
 }
