@@ -403,18 +403,33 @@ impl Blocks {
     /// The block at CS:RIP, decoding it if needed. `None`: run one
     /// instruction through [`step`] (faults, MMIO, page-crossing or
     /// unimplemented instructions, CS limit).
+    ///
+    /// `last` is the page counter of the block this batch looked up last
+    /// (`None` after an instruction run uncached): the counter of `cur`'s
+    /// page, since every lookup that returns a block either finds it in
+    /// `cur`'s page or makes its page `cur`.
     #[inline]
-    fn lookup<'p>(&mut self, x: &mut Exec<'p>) -> Option<(Hit, &'p AtomicU64)> {
+    fn lookup<'p>(
+        &mut self,
+        x: &mut Exec<'p>,
+        last: Option<&'p AtomicU64>,
+    ) -> Option<(Hit, &'p AtomicU64)> {
         // The common case inline: 64-bit code, in the page of the last
         // block, already cached.
         let rip = x.cpu.rip;
-        if self.near64 == rip & !(PAGE_SIZE - 1) {
+        if let Some(counter) = last.filter(|_| self.near64 == rip & !(PAGE_SIZE - 1)) {
             // `cur` holds the code size of the mode the batch runs in: the
             // mode changes only in instructions that end the batch.
             debug_assert_eq!(x.cpu.mode(), Mode::Long64);
             let gpa = self.near_gpa | (rip & (PAGE_SIZE - 1));
-            if let Some(hit) = self.cached(x.code, gpa, rip, 64, None) {
-                return Some(hit);
+            debug_assert!(x
+                .code
+                .cell(gpa >> 12)
+                .is_some_and(|c| std::ptr::eq(c, counter)));
+            let e = &self.map[Self::index(gpa)];
+            if e.key == key(gpa, 64) && e.hit.rip == rip && counter.load(Acquire) == e.hit.version {
+                self.stats.hits += 1;
+                return Some((e.hit, counter));
             }
         }
         self.lookup_slow(x)

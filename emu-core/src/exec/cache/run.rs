@@ -36,22 +36,32 @@ pub fn run_batch(
     // them, which is the first of this batch: it restarts through `step`,
     // so cached instructions never see completed reads (and I/O they
     // queue ends the batch, so they start with an empty queue).
-    let mut done = 0u64;
+    // What ran is counted by `instret` alone: the batch stops when it
+    // reaches `stop`, or at the first instruction that does not retire
+    // (which was attempted all the same).
+    let base = x.instret;
+    let stop = base.wrapping_add(budget);
+    let attempted = |x: &Exec, retired: bool| x.instret.wrapping_sub(base) + u64::from(!retired);
     let mut uncached = x.io.has_completed();
+    let mut last = None;
     loop {
-        let block = if uncached { None } else { cache.lookup(x) };
+        let block = if uncached {
+            None
+        } else {
+            cache.lookup(x, last)
+        };
+        last = block.map(|b| b.1);
         let Some((e, counter)) = block else {
             uncached = false;
             cache.forget_page();
             cache.stats.uncached += 1;
             let r = step(x, ins, bytes);
-            done += 1;
             let serial = matches!(r, StepResult::Done) && classify(ins) & K_SERIALIZING != 0;
             if serial {
                 cache.serialize(x.code);
             }
-            if r != StepResult::Done || needs_loop(x) || done >= budget || serial {
-                return (r, done);
+            if r != StepResult::Done || needs_loop(x) || x.instret == stop || serial {
+                return (r, attempted(x, r == StepResult::Done));
             }
             x.signals.attention = false;
             // The instruction may have changed what the hot path relies on.
@@ -62,13 +72,10 @@ pub fn run_batch(
         // while nothing changed its page (see `CodePages`).
         loop {
             let start = e.start as usize;
-            let end = start + (e.len as u64).min(budget - done) as usize;
+            let end = start + (e.len as u64).min(stop.wrapping_sub(x.instret)) as usize;
             // Only a block's first instruction can start with queued I/O:
             // an instruction that queues some ends its block.
             let queued = x.io.queue.len();
-            // What ran is counted by `instret` alone (plus a faulting
-            // instruction, which was attempted but not retired).
-            let retired = x.instret;
             let mut kind = 0;
             let mut faulted = false;
             // RIP is written back when the block stops, not after each
@@ -106,11 +113,9 @@ pub fn run_batch(
                 // `fast::run` leaves the reason of every `Ran::Fault` here.
                 let f = cache.fault.take().unwrap_or(Fault::Unimplemented);
                 cache.forget_page();
-                done += x.instret.wrapping_sub(retired) + 1;
-                return (cached_fault(x, f, queued, ins, bytes), done);
+                return (cached_fault(x, f, queued, ins, bytes), attempted(x, false));
             }
             x.cpu.rip = next;
-            done += x.instret.wrapping_sub(retired);
             // Only system instructions (which end the batch below) and MMIO
             // accesses (which set `attention`) raise what `needs_loop`
             // looks for, so a block that ended without either goes straight
@@ -119,8 +124,8 @@ pub fn run_batch(
             // unchanged: no mode or paging change happens without a system
             // instruction, so the same RIP is the same block), else to the
             // next lookup.
-            if kind & K_SYSTEM == 0 && !x.signals.attention && done < budget {
-                if x.cpu.rip == e.rip && counter.load(Acquire) == e.version {
+            if kind & K_SYSTEM == 0 && !x.signals.attention && x.instret != stop {
+                if next == e.rip && counter.load(Acquire) == e.version {
                     cache.stats.hits += 1;
                     continue;
                 }
@@ -129,8 +134,8 @@ pub fn run_batch(
             if kind & K_SERIALIZING != 0 {
                 cache.serialize(x.code);
             }
-            if needs_loop(x) || kind & K_SYSTEM != 0 || done >= budget {
-                return (StepResult::Done, done);
+            if needs_loop(x) || kind & K_SYSTEM != 0 || x.instret == stop {
+                return (StepResult::Done, attempted(x, true));
             }
             break;
         }
