@@ -56,6 +56,28 @@ fn check(image: &[u8], want: &str) {
     }
 }
 
+/// Run with an instruction limit: instructions retired, RBX, RIP and the
+/// serial bytes written when the guest exits or the limit stops it.
+fn retired(image: &[u8], cache: bool, limit: u64) -> (u64, u64, u64, u32) {
+    let (_vm, mut vcpu) = boot(image, 1);
+    vcpu.set_code_cache(cache);
+    vcpu.set_instruction_limit(Some(limit));
+    let mut exits = 0;
+    loop {
+        match vcpu.run() {
+            VcpuExit::IoOut(0x3f8, _) => exits += 1,
+            VcpuExit::IoOut(0xf4, _) | VcpuExit::InstructionLimit => break,
+            other => panic!("unexpected exit {other:?}"),
+        }
+    }
+    (
+        vcpu.instructions(),
+        vcpu.get_regs().rbx,
+        vcpu.get_regs().rip,
+        exits,
+    )
+}
+
 /// Emit stores that put `bytes` at `at` (clobbers RAX, RDI).
 fn emit_copy(a: &mut CodeAssembler, at: u64, bytes: &[u8]) -> Result<(), IcedError> {
     a.mov(rdi, at)?;
@@ -218,32 +240,65 @@ fn unrolled_loops_leave_at_every_copy() {
         })
         .sum();
     check(&img, &format!("{want:016X}\n"));
-    let retired = |cache: bool, limit: Option<u64>| {
-        let (_vm, mut vcpu) = boot(&img, 1);
-        vcpu.set_code_cache(cache);
-        vcpu.set_instruction_limit(limit);
-        let mut exits = 0;
-        loop {
-            match vcpu.run() {
-                VcpuExit::IoOut(0x3f8, _) => exits += 1,
-                VcpuExit::IoOut(0xf4, _) | VcpuExit::InstructionLimit => break,
-                other => panic!("unexpected exit {other:?}"),
-            }
-        }
-        (
-            vcpu.instructions(),
-            vcpu.get_regs().rbx,
-            vcpu.get_regs().rip,
-            exits,
-        )
-    };
-    let total = retired(false, Some(10_000_000)).0;
-    assert_eq!(retired(true, Some(10_000_000)).0, total);
+    let total = retired(&img, false, 10_000_000).0;
+    assert_eq!(retired(&img, true, 10_000_000).0, total);
     // Limits that fall inside every copy of the inner loop at some point.
     for limit in (total / 2..total / 2 + 60).chain([total - 1, 1, 7, 100]) {
         assert_eq!(
-            retired(true, Some(limit)),
-            retired(false, Some(limit)),
+            retired(&img, true, limit),
+            retired(&img, false, limit),
+            "limit {limit}"
+        );
+    }
+}
+
+/// Branches whose target is the instruction after them (CALL to the next
+/// instruction, RET to the byte after it, JMP and Jcc both ways to the
+/// next instruction): the block goes on there as if they had not branched.
+#[test]
+fn branches_to_their_own_fall_through() {
+    const ROUNDS: u32 = 40;
+    let img = guest::long_mode(|a| {
+        let puthex = guest::puthex_routine_after_jump(a)?;
+        let mut top = a.create_label();
+        let mut after_call = a.create_label();
+        let mut after_ret = a.create_label();
+        let mut after_jmp = a.create_label();
+        let mut after_jz = a.create_label();
+        a.xor(ebx, ebx)?;
+        a.mov(esi, ROUNDS)?;
+        a.set_label(&mut top)?;
+        a.call(after_call)?;
+        a.set_label(&mut after_call)?;
+        a.pop(rax)?;
+        a.lea(rcx, qword_ptr(after_call))?;
+        a.sub(rax, rcx)?; // 0 unless the return address was wrong
+        a.lea(rbx, qword_ptr(rbx + rax + 1))?;
+        a.lea(rcx, qword_ptr(after_ret))?;
+        a.push(rcx)?;
+        a.ret()?;
+        a.set_label(&mut after_ret)?;
+        a.add(rbx, 2)?;
+        a.jmp(after_jmp)?;
+        a.set_label(&mut after_jmp)?;
+        a.add(rbx, 4)?;
+        a.test(esi, 1)?;
+        a.jz(after_jz)?;
+        a.set_label(&mut after_jz)?;
+        a.add(rbx, 8)?;
+        a.dec(esi)?;
+        a.jnz(top)?;
+        a.mov(rax, rbx)?;
+        a.call(puthex)?;
+        guest::exit(a, 0)
+    })
+    .unwrap();
+    check(&img, &format!("{:016X}\n", 15 * ROUNDS));
+    let total = retired(&img, false, 10_000_000).0;
+    for limit in (1..120).chain([total - 1, total]) {
+        assert_eq!(
+            retired(&img, true, limit),
+            retired(&img, false, limit),
             "limit {limit}"
         );
     }

@@ -588,10 +588,11 @@ impl Blocks {
             } else {
                 (ins.next_ip() & ip_mask, kind)
             };
-            // The block loop checks the kind only after forms that branch
-            // (`fast::Ran`): a plain form with a kind (none has one today)
-            // runs as a family instruction instead.
-            let fast = kind == 0 || !super::fast::select(&ins).is_some_and(|op| op.is_plain());
+            // The block loop looks at the kind only after forms that say
+            // `fast::Ran::Branch`: a form that may say `Plain` and ends the
+            // batch (none does today) runs as a family instruction instead.
+            let fast = kind & !K_ENDS == 0
+                || !super::fast::select(&ins).is_some_and(|op| op.is_plain() || op.is_branch64());
             let Some(d) = Decoded::new(&ins, next, kind, fast) else {
                 break;
             };

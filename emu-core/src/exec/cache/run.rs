@@ -82,14 +82,17 @@ pub fn run_batch(
             // instruction: family handlers (which may read it) get it set
             // first (`fast::run`, which also starts `next_rip` at the
             // fall-through for the forms that branch), and a fault sets it
-            // to the faulting instruction.
-            let mut next = x.cpu.rip;
+            // to the faulting instruction. Where the block stopped early
+            // (`kind` set), `next` is where it goes on; a block that ran to
+            // its end goes on at its last instruction's `next` (a branch
+            // that did not leave the block went there too).
+            let mut next = 0;
             for d in &cache.insns[start..end] {
                 match crate::exec::fast::run(x, d, &mut cache.fault) {
                     Ran::Plain => {
                         x.instret = x.instret.wrapping_add(1);
-                        next = d.next;
                         if x.signals.attention {
+                            next = d.next;
                             kind = K_ENDS;
                             break;
                         }
@@ -101,6 +104,12 @@ pub fn run_batch(
                             kind = d.kind | K_ENDS;
                             break;
                         }
+                    }
+                    Ran::Left => {
+                        x.instret = x.instret.wrapping_add(1);
+                        next = x.next_rip;
+                        kind = d.kind | K_ENDS;
+                        break;
                     }
                     Ran::Fault => {
                         x.cpu.rip = d.rip;
@@ -114,6 +123,9 @@ pub fn run_batch(
                 let f = cache.fault.take().unwrap_or(Fault::Unimplemented);
                 cache.forget_page();
                 return (cached_fault(x, f, queued, ins, bytes), attempted(x, false));
+            }
+            if kind == 0 {
+                next = cache.insns[end - 1].next;
             }
             x.cpu.rip = next;
             // Only system instructions (which end the batch below) and MMIO

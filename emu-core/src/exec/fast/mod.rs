@@ -83,6 +83,34 @@ macro_rules! fast_ops {
                 )
             }
 
+            /// A near branch of 64-bit code whose handler cannot end the
+            /// batch and writes the next RIP whichever way it goes, so
+            /// that [`run`] itself tells whether it stays in the block.
+            pub const fn is_branch64(self) -> bool {
+                matches!(
+                    self,
+                    FastOp::JmpRel
+                        | FastOp::CallRel
+                        | FastOp::Ret64
+                        | FastOp::Jcc0
+                        | FastOp::Jcc1
+                        | FastOp::Jcc2
+                        | FastOp::Jcc3
+                        | FastOp::Jcc4
+                        | FastOp::Jcc5
+                        | FastOp::Jcc6
+                        | FastOp::Jcc7
+                        | FastOp::Jcc8
+                        | FastOp::Jcc9
+                        | FastOp::Jcc10
+                        | FastOp::Jcc11
+                        | FastOp::Jcc12
+                        | FastOp::Jcc13
+                        | FastOp::Jcc14
+                        | FastOp::Jcc15
+                )
+            }
+
             /// The handler of this form, `None` for [`FastOp::Family`].
             pub fn handler(self) -> Option<Fast> {
                 match self {
@@ -108,15 +136,25 @@ macro_rules! fast_ops {
                     // otherwise writes back only when the block stops.
                     x.cpu.rip = d.rip;
                     x.next_rip = d.next;
-                    ran((d.run)(x, d), false, fault)
+                    ran((d.run)(x, d), Ran::Branch, fault)
                 }
-                // Plain forms neither read nor write `next_rip`.
+                // Plain forms neither read nor write `next_rip`; 64-bit
+                // branches write it either way, and going on to `d.next`
+                // (the next instruction of the block, or where the block
+                // goes on after its last) is the same as a plain form.
                 $(FastOp::$name => {
-                    let plain = FastOp::$name.is_plain();
-                    if !plain {
+                    let op = FastOp::$name;
+                    if op.is_plain() {
+                        ran($h(x, d), Ran::Plain, fault)
+                    } else if op.is_branch64() {
+                        match ran($h(x, d), Ran::Plain, fault) {
+                            Ran::Plain if x.next_rip != d.next => Ran::Left,
+                            r => r,
+                        }
+                    } else {
                         x.next_rip = d.next;
+                        ran($h(x, d), Ran::Branch, fault)
                     }
-                    ran($h(x, d), plain, fault)
                 })*
             }
         }
@@ -126,20 +164,23 @@ macro_rules! fast_ops {
 /// What [`run`] did with an instruction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ran {
-    /// A plain form completed: RIP moves on to `Decoded::next`.
+    /// It completed and RIP moves on to `Decoded::next`: a plain form, or
+    /// a 64-bit branch that went there.
     Plain,
-    /// A branch or family handler completed: RIP moves on to `next_rip`.
+    /// A branch or family handler completed: RIP moves on to `next_rip`,
+    /// which the block loop compares with `Decoded::next`.
     Branch,
+    /// A 64-bit branch left the block: RIP moves on to `next_rip`.
+    Left,
     /// The instruction did not complete.
     Fault,
 }
 
-/// The [`Ran`] of a handler's result; a fault goes to `fault`.
+/// `done` if `r` completed; else [`Ran::Fault`], with the fault in `fault`.
 #[inline(always)]
-fn ran(r: ExecResult, plain: bool, fault: &mut Option<Fault>) -> Ran {
+fn ran(r: ExecResult, done: Ran, fault: &mut Option<Fault>) -> Ran {
     match r {
-        Ok(()) if plain => Ran::Plain,
-        Ok(()) => Ran::Branch,
+        Ok(()) => done,
         Err(f) => {
             *fault = Some(f);
             Ran::Fault
