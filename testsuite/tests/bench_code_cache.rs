@@ -304,6 +304,84 @@ fn branches_to_their_own_fall_through() {
     }
 }
 
+/// Returns that go where the block predicted and returns that do not: a
+/// callee the block followed (static prediction), a callee entered through
+/// an indirect call from two alternating sites (the prediction read from
+/// the stack when its block was built is wrong half the time), a callee
+/// that rewrites its return address, and one that drops a frame.
+#[test]
+fn predicted_and_mispredicted_returns() {
+    const ROUNDS: u64 = 30;
+    let img = guest::long_mode(|a| {
+        let puthex = guest::puthex_routine_after_jump(a)?;
+        let mut top = a.create_label();
+        let mut even = a.create_label();
+        let mut join = a.create_label();
+        let mut after_g = a.create_label();
+        let mut f = a.create_label();
+        let mut f2 = a.create_label();
+        let mut g = a.create_label();
+        let mut h = a.create_label();
+        let mut hw = a.create_label();
+        a.xor(ebx, ebx)?;
+        a.mov(esi, ROUNDS as u32)?;
+        a.lea(rdi, qword_ptr(f2))?;
+        a.set_label(&mut top)?;
+        a.call(f)?;
+        a.add(rbx, rax)?;
+        a.test(esi, 1)?;
+        a.jz(even)?;
+        a.call(rdi)?;
+        a.add(rbx, rax)?;
+        a.add(rbx, 0x10)?;
+        a.jmp(join)?;
+        a.set_label(&mut even)?;
+        a.call(rdi)?;
+        a.add(rbx, rax)?;
+        a.add(rbx, 0x100)?;
+        a.set_label(&mut join)?;
+        a.call(g)?;
+        a.add(rbx, 0x1000)?; // skipped: g returns to after_g
+        a.set_label(&mut after_g)?;
+        a.add(rbx, 0x2_0000)?;
+        a.call(hw)?;
+        a.add(rbx, 0x40_0000)?;
+        a.dec(esi)?;
+        a.jnz(top)?;
+        a.mov(rax, rbx)?;
+        a.call(puthex)?;
+        guest::exit(a, 0)?;
+        a.set_label(&mut f)?;
+        a.mov(eax, 1)?;
+        a.ret()?;
+        a.set_label(&mut f2)?;
+        a.mov(eax, 2)?;
+        a.ret()?;
+        a.set_label(&mut g)?;
+        a.lea(rcx, qword_ptr(after_g))?;
+        a.mov(qword_ptr(rsp), rcx)?;
+        a.ret()?;
+        a.set_label(&mut hw)?;
+        a.call(h)?;
+        a.add(rbx, 0x4_0000)?; // skipped: h returns to hw's caller
+        a.ret()?;
+        a.set_label(&mut h)?;
+        a.add(rsp, 8)?;
+        a.ret()
+    })
+    .unwrap();
+    let want = ROUNDS * (1 + 2 + 0x2_0000 + 0x40_0000) + ROUNDS / 2 * (0x10 + 0x100);
+    check(&img, &format!("{want:016X}\n"));
+    let total = retired(&img, false, 10_000_000).0;
+    for limit in (1..200).chain([total - 1, total]) {
+        assert_eq!(
+            retired(&img, true, limit),
+            retired(&img, false, limit),
+            "limit {limit}"
+        );
+    }
+}
+
 /// A store, after a followed jump in the same block, into the instruction
 /// the block would run next.
 #[test]

@@ -66,6 +66,7 @@
 //!
 //! Code at guest-physical addresses of 1 TiB and above is never cached.
 
+mod predict;
 mod run;
 
 use super::decoded::Decoded;
@@ -562,6 +563,8 @@ impl Blocks {
         let mut bytes = 0u64;
         // The length of one copy of a loop being unrolled.
         let mut copy = None;
+        let mut stack = predict::StackTrack::new(long);
+        let rsp = x.cpu.gpr[4];
         while self.insns.len() - start < MAX_BLOCK_INSNS {
             dec.decode_out(&mut ins);
             if dec.last_error() != DecoderError::None {
@@ -576,18 +579,24 @@ impl Blocks {
             // target (64-bit code: see `fast::follows`), and so does a Jcc
             // back to the block's start while another copy of the loop
             // fits: the block leaves the loop when the Jcc is not taken.
+            // A RET continues at its predicted return address (see
+            // `predict`) and leaves the block when it goes elsewhere.
             let len = self.insns.len() - start + 1;
             let unroll = super::fast::is_jcc64(&ins)
                 && ins.near_branch_target() == rip
                 && len + *copy.get_or_insert(len) <= MAX_BLOCK_INSNS;
-            let follow = unroll
-                || (super::fast::follows(&ins)
-                    && ins.near_branch_target().wrapping_sub(page_ip) < PAGE_SIZE);
-            let (next, kind) = if follow {
-                (ins.near_branch_target(), kind & !K_ENDS)
+            let target = if unroll || super::fast::follows(&ins) {
+                Some(ins.near_branch_target())
+            } else if super::fast::is_ret64(&ins) {
+                stack.ret_target(|off| x.mmu.hot_load(rsp.wrapping_add(off as u64), 8))
             } else {
-                (ins.next_ip() & ip_mask, kind)
+                None
             };
+            let (next, kind) = match target {
+                Some(t) if t.wrapping_sub(page_ip) < PAGE_SIZE => (t, kind & !K_ENDS),
+                _ => (ins.next_ip() & ip_mask, kind),
+            };
+            let follow = kind & K_ENDS == 0 && next != ins.next_ip() & ip_mask;
             // The block loop looks at the kind only after forms that say
             // `fast::Ran::Branch`: a form that may say `Plain` and ends the
             // batch (none does today) runs as a family instruction instead.
@@ -601,6 +610,7 @@ impl Blocks {
             if kind & K_ENDS != 0 {
                 break;
             }
+            stack.after(&ins);
             if follow {
                 let at = next.wrapping_sub(page_ip) as usize;
                 dec.set_position(at).ok()?;

@@ -25,7 +25,7 @@ use super::decoded::{Decoded, Fast};
 use super::Exec;
 use crate::exception::{ExecResult, Fault};
 use handlers::*;
-pub use select::{follows, is_jcc64, select};
+pub use select::{follows, is_jcc64, is_ret64, select};
 
 pub(super) const ADD: u8 = 0;
 pub(super) const SUB: u8 = 1;

@@ -13,6 +13,14 @@ pub fn follows(ins: &Instruction) -> bool {
     matches!(select(ins), Some(FastOp::JmpRel | FastOp::CallRel))
 }
 
+/// Whether `ins` is a RET of 64-bit code with the fast handler, which
+/// sets `next_rip` to where it returns and takes nothing from
+/// `Decoded::next`: the block cache may continue at a predicted return
+/// address.
+pub fn is_ret64(ins: &Instruction) -> bool {
+    select(ins) == Some(FastOp::Ret64)
+}
+
 /// Whether `ins` is a Jcc of 64-bit code with a fast handler, which the
 /// decoded-block cache may follow back to the start of its block (a loop
 /// unrolled): that handler sets `next_rip` whether or not the branch is
