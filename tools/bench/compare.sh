@@ -17,7 +17,12 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
 filter=${1:-}
 runs=${RUNS:-3}
-dir=${BENCH_DIR:-$(mktemp -d /tmp/softvm-bench.XXXXXX)}
+if [ -n "${BENCH_DIR:-}" ]; then
+  dir=$BENCH_DIR
+else
+  dir=$(mktemp -d /tmp/softvm-bench.XXXXXX)
+  trap 'rm -rf "$dir"' EXIT
+fi
 
 need_apt() {
   if [ "$(id -u)" != 0 ]; then

@@ -51,13 +51,18 @@ fn run(img: &[u8], args: &[&str]) -> std::process::Output {
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join(format!("g{}.elf", args.join("_")));
     std::fs::write(&f, img).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_softvm"))
+    let out = Command::new(env!("CARGO_BIN_EXE_softvm"))
         .arg("run")
         .arg(&f)
         .args(args)
         .args(["--timeout", "60"])
         .output()
-        .unwrap()
+        .unwrap();
+    // Leave nothing behind; the directory goes with the last guest (the
+    // tests of this process share it).
+    let _ = std::fs::remove_file(&f);
+    let _ = std::fs::remove_dir(&dir);
+    out
 }
 
 #[test]
