@@ -11,28 +11,34 @@
 //! JMP or CALL that stays in the page (see `fast::follows`). A Jcc back to
 //! the block's own start (a loop) is followed too while another copy of
 //! the loop fits, so a short loop runs several iterations per block entry
-//! and leaves the block when that Jcc is not taken. It ends at an
-//! indirect branch, a RET, a system instruction, at [`MAX_BLOCK_INSNS`],
-//! or before an instruction that crosses the page end (such instructions,
-//! and undecodable or unimplemented ones, always take the uncached path in
-//! [`super::step`]). A block is keyed by its gpa, its RIP (iced bakes the
-//! instruction address into branch targets and RIP-relative operands, so
-//! code aliased at two addresses is two blocks) and the code size
-//! (16/32/64). Blocks live in a per-vCPU direct-mapped table; their
-//! instructions in one arena that is emptied when full.
+//! and leaves the block when that Jcc is not taken. A RET of 64-bit code
+//! continues at its predicted return address when that is in the page
+//! (see `predict`), and leaves the block when it returns elsewhere. A
+//! block ends at an indirect branch, a RET it cannot predict, a system
+//! instruction, at [`MAX_BLOCK_INSNS`], or before an instruction that
+//! crosses the page end (such instructions, and undecodable or
+//! unimplemented ones, always take the uncached path in [`super::step`]).
+//! A block is keyed by its gpa, its RIP (iced bakes the instruction
+//! address into branch targets and RIP-relative operands, so code aliased
+//! at two addresses is two blocks) and the code size (16/32/64). Blocks
+//! live in a per-vCPU direct-mapped table; their instructions in one arena
+//! that is emptied when full.
 //!
 //! ## Running a block
 //!
 //! The loop in [`run_batch`] dispatches with a `match` on each
-//! instruction's fast form (`fast::run`), so the common handlers run inline.
-//! "Plain" instructions (no branch, no family handler) need no RIP
-//! bookkeeping at all: RIP is written back when the block stops, set before
-//! a family handler (which may read it), and set to the faulting
-//! instruction on a fault. A block that ends by branching back to its own
-//! start (a loop, or a RET to the return site the block is) runs again
-//! without a lookup while its page counter is unchanged. Consecutive blocks in one page reuse one code translation.
-//! Memory accesses take the hot path of `exec/mem.rs` (segment summary,
-//! then `Mmu::hot_load`/`hot_store`), prepared once per batch.
+//! instruction's fast form (`fast::run`), so the common handlers run
+//! inline. Each arm says what happened (`fast::Ran`): "plain" instructions
+//! (no branch, no family handler) and 64-bit branches that went on to the
+//! block's next instruction need no RIP bookkeeping at all: RIP is written
+//! back when the block stops, set before a family handler (which may read
+//! it), and set to the faulting instruction on a fault. A block that ends
+//! by branching back to its own start (a loop, or a RET to the return site
+//! the block is) runs again without a lookup while its page counter is
+//! unchanged. Consecutive blocks in one page reuse one code translation
+//! and page counter. Memory accesses take the hot path of `exec/mem.rs`
+//! (segment summary, then `Mmu::hot_load`/`hot_store`, and the MMU's stack
+//! page for PUSH, POP, CALL and RET), prepared once per batch.
 //!
 //! ## Invalidation: page versions
 //!
