@@ -54,45 +54,29 @@ macro_rules! fast_ops {
             /// A form that neither reads nor changes the next RIP: the
             /// block loop runs it without setting up or checking a branch.
             pub const fn is_plain(self) -> bool {
-                !matches!(
-                    self,
-                    FastOp::Family
-                        | FastOp::JccChecked
-                        | FastOp::Call32
-                        | FastOp::Ret32
-                        | FastOp::JmpChecked
-                        | FastOp::JmpRel
-                        | FastOp::CallRel
-                        | FastOp::Ret64
-                        | FastOp::Jcc0
-                        | FastOp::Jcc1
-                        | FastOp::Jcc2
-                        | FastOp::Jcc3
-                        | FastOp::Jcc4
-                        | FastOp::Jcc5
-                        | FastOp::Jcc6
-                        | FastOp::Jcc7
-                        | FastOp::Jcc8
-                        | FastOp::Jcc9
-                        | FastOp::Jcc10
-                        | FastOp::Jcc11
-                        | FastOp::Jcc12
-                        | FastOp::Jcc13
-                        | FastOp::Jcc14
-                        | FastOp::Jcc15
-                )
+                !self.is_branch64()
+                    && !matches!(
+                        self,
+                        FastOp::Family
+                            | FastOp::JccChecked
+                            | FastOp::Call32
+                            | FastOp::Ret32
+                            | FastOp::JmpChecked
+                    )
             }
 
             /// A near branch of 64-bit code whose handler cannot end the
             /// batch and writes the next RIP whichever way it goes, so
             /// that [`run`] itself tells whether it stays in the block.
             pub const fn is_branch64(self) -> bool {
+                self.is_jcc64() || matches!(self, FastOp::JmpRel | FastOp::CallRel | FastOp::Ret64)
+            }
+
+            /// The Jcc forms of 64-bit code (one per condition).
+            pub const fn is_jcc64(self) -> bool {
                 matches!(
                     self,
-                    FastOp::JmpRel
-                        | FastOp::CallRel
-                        | FastOp::Ret64
-                        | FastOp::Jcc0
+                    FastOp::Jcc0
                         | FastOp::Jcc1
                         | FastOp::Jcc2
                         | FastOp::Jcc3

@@ -26,27 +26,7 @@ pub fn is_ret64(ins: &Instruction) -> bool {
 /// unrolled): that handler sets `next_rip` whether or not the branch is
 /// taken, so it too takes nothing from `Decoded::next`.
 pub fn is_jcc64(ins: &Instruction) -> bool {
-    use FastOp::*;
-    matches!(
-        select(ins),
-        Some(
-            Jcc0 | Jcc1
-                | Jcc2
-                | Jcc3
-                | Jcc4
-                | Jcc5
-                | Jcc6
-                | Jcc7
-                | Jcc8
-                | Jcc9
-                | Jcc10
-                | Jcc11
-                | Jcc12
-                | Jcc13
-                | Jcc14
-                | Jcc15
-        )
-    )
+    select(ins).is_some_and(FastOp::is_jcc64)
 }
 
 /// The fast form of `ins`, if it has one.
