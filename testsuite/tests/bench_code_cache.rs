@@ -382,6 +382,61 @@ fn predicted_and_mispredicted_returns() {
     }
 }
 
+/// PUSH, POP, CALL and RET on stacks at every alignment, including slots
+/// that cross a page end: the aligned ones go through the MMU's stack page,
+/// the others the usual way, and a page change moves the stack page.
+#[test]
+fn stacks_at_every_alignment_and_across_pages() {
+    const ROUNDS: u64 = 3;
+    const PAGE_END: u64 = 0x60_1000;
+    let bases = [0x10u64, 0x0c, 0x0b, 0x08, 0x04, 0x11, 0x14];
+    let img = guest::long_mode(|a| {
+        let puthex = guest::puthex_routine_after_jump(a)?;
+        let mut f = a.create_label();
+        let mut round = a.create_label();
+        a.xor(ebx, ebx)?;
+        a.mov(r12d, ROUNDS as u32)?;
+        a.set_label(&mut round)?;
+        for (k, off) in bases.iter().enumerate() {
+            a.mov(r15, rsp)?;
+            a.mov(rsp, PAGE_END + off)?;
+            a.mov(eax, 0x1000 + k as u32)?;
+            a.mov(ecx, 0x10_0000 * (k as u32 + 1))?;
+            a.push(rax)?;
+            a.push(rcx)?;
+            a.call(f)?;
+            a.pop(rdx)?;
+            a.pop(rsi)?;
+            a.add(rbx, rdx)?;
+            a.add(rbx, rsi)?;
+            a.mov(rsp, r15)?;
+        }
+        a.dec(r12d)?;
+        a.jnz(round)?;
+        a.mov(rax, rbx)?;
+        a.call(puthex)?;
+        guest::exit(a, 0)?;
+        a.set_label(&mut f)?;
+        a.mov(rdi, qword_ptr(rsp + 8))?;
+        a.add(rbx, rdi)?;
+        a.ret()
+    })
+    .unwrap();
+    let want: u64 = ROUNDS
+        * (0..bases.len() as u64)
+            .map(|k| 2 * 0x10_0000 * (k + 1) + 0x1000 + k)
+            .sum::<u64>();
+    check(&img, &format!("{want:016X}\n"));
+    let total = retired(&img, false, 10_000_000).0;
+    for limit in (1..150).step_by(7).chain([total - 1, total]) {
+        assert_eq!(
+            retired(&img, true, limit),
+            retired(&img, false, limit),
+            "limit {limit}"
+        );
+    }
+}
+
 /// A store, after a followed jump in the same block, into the instruction
 /// the block would run next.
 #[test]
