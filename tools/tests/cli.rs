@@ -25,7 +25,8 @@ fn missing_file_is_a_usage_error() {
 
 #[test]
 fn not_an_elf_is_a_load_error() {
-    let dir = std::env::temp_dir().join(format!("softvm-cli-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join("garbage.bin");
     std::fs::write(&f, b"this is not an ELF file at all").unwrap();

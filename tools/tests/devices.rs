@@ -11,7 +11,8 @@ const FLAG: u64 = DATA + 0x8000;
 const IDT: u64 = DATA + 0x9000;
 
 fn run(img: &[u8], name: &str) -> std::process::Output {
-    let dir = std::env::temp_dir().join(format!("softvm-dev-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("dev-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join(name);
     std::fs::write(&f, img).unwrap();
@@ -138,7 +139,8 @@ fn serial_receive_reads_stdin_when_asked() {
         guest::exit(a, 0)
     })
     .unwrap();
-    let dir = std::env::temp_dir().join(format!("softvm-dev-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("dev-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join("echo.elf");
     std::fs::write(&f, &img).unwrap();

@@ -47,22 +47,18 @@ fn smp_guest(aps: i32) -> Vec<u8> {
 }
 
 fn run(img: &[u8], args: &[&str]) -> std::process::Output {
-    let dir = std::env::temp_dir().join(format!("softvm-smp-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("smp-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join(format!("g{}.elf", args.join("_")));
     std::fs::write(&f, img).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_softvm"))
+    Command::new(env!("CARGO_BIN_EXE_softvm"))
         .arg("run")
         .arg(&f)
         .args(args)
         .args(["--timeout", "60"])
         .output()
-        .unwrap();
-    // Leave nothing behind; the directory goes with the last guest (the
-    // tests of this process share it).
-    let _ = std::fs::remove_file(&f);
-    let _ = std::fs::remove_dir(&dir);
-    out
+        .unwrap()
 }
 
 #[test]
