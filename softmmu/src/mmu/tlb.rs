@@ -186,21 +186,18 @@ impl FrontTlb {
     }
 
     /// Copy the entry of `gva`'s page as the stack page if it has both
-    /// permission bits; whether it did.
+    /// permission bits.
     #[inline]
-    pub(crate) fn take_stack(&mut self, gva: Gva, read: u16, write: u16) -> bool {
-        let Some(e) = self.find(gva.raw()) else {
-            return false;
-        };
-        if e.perms & read == 0 || e.perms & write == 0 {
-            return false;
+    pub(crate) fn take_stack(&mut self, gva: Gva, read: u16, write: u16) {
+        if let Some(e) = self.find(gva.raw()) {
+            if e.perms & read != 0 && e.perms & write != 0 {
+                self.stack = StackPage {
+                    tag: e.tag,
+                    gpa_page: e.gpa_page,
+                    host: e.host,
+                };
+            }
         }
-        self.stack = StackPage {
-            tag: e.tag,
-            gpa_page: e.gpa_page,
-            host: e.host,
-        };
-        true
     }
 
     pub(crate) fn fill(&mut self, gva: Gva, gpa_page: u64, host: HostPage, perms: u16) {

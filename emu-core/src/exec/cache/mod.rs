@@ -121,10 +121,19 @@ type Chunk = [AtomicU64; CHUNK_PAGES];
 
 /// One chunk of zeroed counters.
 fn new_chunk() -> Box<Chunk> {
-    let v: Box<[AtomicU64]> = (0..CHUNK_PAGES).map(|_| AtomicU64::new(0)).collect();
+    boxed_array((0..CHUNK_PAGES).map(|_| AtomicU64::new(0)).collect())
+}
+
+/// An empty block table, built on the heap (not on the stack first).
+fn new_map() -> Box<[Entry; MAP_ENTRIES]> {
+    boxed_array(vec![Entry::default(); MAP_ENTRIES].into_boxed_slice())
+}
+
+/// `v` as an array of the length it was built with.
+fn boxed_array<T, const N: usize>(v: Box<[T]>) -> Box<[T; N]> {
     match v.try_into() {
-        Ok(c) => c,
-        Err(_) => unreachable!("a chunk has CHUNK_PAGES counters"),
+        Ok(a) => a,
+        Err(_) => unreachable!("built with {N} elements"),
     }
 }
 
@@ -331,7 +340,7 @@ impl CodeCache {
 impl Blocks {
     fn new(mem: &GuestMemory) -> Blocks {
         Blocks {
-            map: Box::new([Entry::default(); MAP_ENTRIES]),
+            map: new_map(),
             insns: Vec::new(),
             generation: mem.generation(),
             phys_writes: mem.phys_write_count(),
