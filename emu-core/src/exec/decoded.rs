@@ -99,7 +99,7 @@ pub struct Decoded {
     /// The instruction's own RIP.
     pub rip: u64,
     /// RIP of the next instruction, masked to the code size (for a JMP or
-    /// CALL the block cache follows, the target: see `fast::follows`).
+    /// CALL the block cache follows, the target: see `FastOp::follows`).
     pub next: u64,
     /// The target of a near branch with an immediate target, else 0.
     pub target: u64,

@@ -8,7 +8,7 @@
 //! address, all from that page. It goes on through conditional branches
 //! (side exits: when one is taken, the loop sees RIP leave the block and
 //! stops there) and, in 64-bit code, continues at the target of a direct
-//! JMP or CALL that stays in the page (see `fast::follows`). A Jcc back to
+//! JMP or CALL that stays in the page (see `FastOp::follows`). A Jcc back to
 //! the block's own start (a loop) is followed too while another copy of
 //! the loop fits, so a short loop runs several iterations per block entry
 //! and leaves the block when that Jcc is not taken. A RET of 64-bit code
@@ -76,6 +76,7 @@ mod predict;
 mod run;
 
 use super::decoded::Decoded;
+use super::fast::FastOp;
 use super::Exec;
 use crate::cpu::state::SegReg;
 use crate::cpu::Mode;
@@ -591,18 +592,19 @@ impl Blocks {
             }
             let kind = classify(&ins);
             // A direct JMP or CALL to this page continues the block at its
-            // target (64-bit code: see `fast::follows`), and so does a Jcc
+            // target (64-bit code: see `FastOp::follows`), and so does a Jcc
             // back to the block's start while another copy of the loop
             // fits: the block leaves the loop when the Jcc is not taken.
             // A RET continues at its predicted return address (see
             // `predict`) and leaves the block when it goes elsewhere.
+            let op = super::fast::select(&ins);
             let len = self.insns.len() - start + 1;
-            let unroll = super::fast::is_jcc64(&ins)
+            let unroll = op.is_some_and(FastOp::is_jcc64)
                 && ins.near_branch_target() == rip
                 && len + *copy.get_or_insert(len) <= MAX_BLOCK_INSNS;
-            let target = if unroll || super::fast::follows(&ins) {
+            let target = if unroll || op.is_some_and(FastOp::follows) {
                 Some(ins.near_branch_target())
-            } else if super::fast::is_ret64(&ins) {
+            } else if op == Some(FastOp::Ret64) {
                 stack.ret_target(|off| x.mmu.hot_load(rsp.wrapping_add(off as u64), 8))
             } else {
                 None
@@ -615,8 +617,8 @@ impl Blocks {
             // The block loop looks at the kind only after forms that say
             // `fast::Ran::Branch`: a form that may say `Plain` and ends the
             // batch (none does today) runs as a family instruction instead.
-            let fast = kind & !K_ENDS == 0
-                || !super::fast::select(&ins).is_some_and(|op| op.is_plain() || op.is_branch64());
+            let fast =
+                kind & !K_ENDS == 0 || !op.is_some_and(|op| op.is_plain() || op.is_branch64());
             let Some(d) = Decoded::new(&ins, next, kind, fast) else {
                 break;
             };

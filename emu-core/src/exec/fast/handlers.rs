@@ -360,7 +360,7 @@ pub(super) fn mul64(x: &mut Exec, d: &Decoded) -> ExecResult {
 
 /// Jcc rel (64-bit code, canonical target). Both ways are written: a
 /// block that unrolls a loop holds the target in `d.next` (see
-/// `fast::is_jcc64`).
+/// `FastOp::is_jcc64`).
 #[inline(always)]
 pub(super) fn jcc<const CC: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
     x.next_rip = if x.cpu.flags.cond(CC) {
@@ -442,6 +442,15 @@ fn push_d(x: &mut Exec, v: u64) -> ExecResult {
     Ok(())
 }
 
+/// The dword at the top of a 32-bit stack and ESP after popping it (not
+/// yet written: RET checks its target first).
+#[inline(always)]
+fn top_d(x: &mut Exec) -> ExecResult<(u64, u64)> {
+    let sp = x.cpu.gpr[4] & 0xffff_ffff;
+    let v = x.read_seg(SegReg::Ss, sp, 4)?;
+    Ok((v, sp.wrapping_add(4) & 0xffff_ffff))
+}
+
 /// PUSH r32 outside 64-bit code.
 #[inline(always)]
 pub(super) fn push32(x: &mut Exec, d: &Decoded) -> ExecResult {
@@ -457,9 +466,8 @@ pub(super) fn pop32(x: &mut Exec, d: &Decoded) -> ExecResult {
     if !stack32(x) {
         return (d.family)(x, &d.ins);
     }
-    let sp = x.cpu.gpr[4] & 0xffff_ffff;
-    let v = x.read_seg(SegReg::Ss, sp, 4)?;
-    x.cpu.gpr[4] = sp.wrapping_add(4) & 0xffff_ffff;
+    let (v, sp) = top_d(x)?;
+    x.cpu.gpr[4] = sp;
     x.cpu.gpr[d.r0()] = v;
     Ok(())
 }
@@ -480,9 +488,8 @@ pub(super) fn ret32(x: &mut Exec, d: &Decoded) -> ExecResult {
     if !stack32(x) {
         return (d.family)(x, &d.ins);
     }
-    let sp = x.cpu.gpr[4] & 0xffff_ffff;
-    let t = x.read_seg(SegReg::Ss, sp, 4)?;
+    let (t, sp) = top_d(x)?;
     x.jump(t)?;
-    x.cpu.gpr[4] = sp.wrapping_add(4) & 0xffff_ffff;
+    x.cpu.gpr[4] = sp;
     Ok(())
 }

@@ -25,7 +25,7 @@ use super::decoded::{Decoded, Fast};
 use super::Exec;
 use crate::exception::{ExecResult, Fault};
 use handlers::*;
-pub use select::{follows, is_jcc64, is_ret64, select};
+pub use select::select;
 
 pub(super) const ADD: u8 = 0;
 pub(super) const SUB: u8 = 1;
@@ -72,7 +72,21 @@ macro_rules! fast_ops {
                 self.is_jcc64() || matches!(self, FastOp::JmpRel | FastOp::CallRel | FastOp::Ret64)
             }
 
-            /// The Jcc forms of 64-bit code (one per condition).
+            /// A direct JMP or CALL of 64-bit code, whose target the
+            /// decoded-block cache may continue decoding at: these handlers
+            /// take nothing from `Decoded::next`, which then holds the
+            /// target.
+            pub const fn follows(self) -> bool {
+                matches!(self, FastOp::JmpRel | FastOp::CallRel)
+            }
+
+            /// The Jcc forms of 64-bit code (one per condition). The
+            /// block cache may follow one back to the start of its block
+            /// (a loop unrolled): the handler sets `next_rip` whether or
+            /// not the branch is taken, so it too takes nothing from
+            /// `Decoded::next`. So does the RET of 64-bit code
+            /// ([`FastOp::Ret64`]), which the cache may continue at a
+            /// predicted return address.
             pub const fn is_jcc64(self) -> bool {
                 matches!(
                     self,

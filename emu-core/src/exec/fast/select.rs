@@ -6,29 +6,6 @@ use crate::ops::control::SETCC;
 use crate::ops::mov::CMOVCC;
 use iced_x86::{Code, CodeSize, Instruction, Mnemonic, OpKind, Register};
 
-/// Whether `ins` is a direct JMP or CALL with a fast handler, whose
-/// target the decoded-block cache may continue decoding at: those
-/// handlers take nothing from `Decoded::next`, which then holds the target.
-pub fn follows(ins: &Instruction) -> bool {
-    matches!(select(ins), Some(FastOp::JmpRel | FastOp::CallRel))
-}
-
-/// Whether `ins` is a RET of 64-bit code with the fast handler, which
-/// sets `next_rip` to where it returns and takes nothing from
-/// `Decoded::next`: the block cache may continue at a predicted return
-/// address.
-pub fn is_ret64(ins: &Instruction) -> bool {
-    select(ins) == Some(FastOp::Ret64)
-}
-
-/// Whether `ins` is a Jcc of 64-bit code with a fast handler, which the
-/// decoded-block cache may follow back to the start of its block (a loop
-/// unrolled): that handler sets `next_rip` whether or not the branch is
-/// taken, so it too takes nothing from `Decoded::next`.
-pub fn is_jcc64(ins: &Instruction) -> bool {
-    select(ins).is_some_and(FastOp::is_jcc64)
-}
-
 /// The fast form of `ins`, if it has one.
 pub fn select(ins: &Instruction) -> Option<FastOp> {
     use Code::*;
