@@ -113,20 +113,38 @@ pub struct Sregs {
     pub apic_base: u64,
 }
 
-/// SSE state (`struct kvm_fpu`, the parts softvm models).
+/// x87, MMX and SSE state (`struct kvm_fpu`, the FXSAVE image's fields).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fpu {
+    /// ST(0)..ST(7) in stack order, 10 bytes each in 16-byte slots (the
+    /// MMX registers are the low 8 bytes of the *physical* registers, so
+    /// MMi is `fpr[(i - TOP) & 7]`).
+    pub fpr: [[u8; 16]; 8],
+    pub fcw: u16,
+    pub fsw: u16,
+    /// Abridged tag word (FXSAVE format): bit i set = physical register i
+    /// holds a value.
+    pub ftwx: u8,
+    pub last_opcode: u16,
+    pub last_ip: u64,
+    pub last_dp: u64,
     pub xmm: [[u8; 16]; 16],
     pub mxcsr: u32,
-    pub fcw: u16,
 }
 
 impl Default for Fpu {
+    /// The state after FNINIT, as KVM reports a new vCPU.
     fn default() -> Self {
         Fpu {
+            fpr: [[0; 16]; 8],
+            fcw: 0x37f,
+            fsw: 0,
+            ftwx: 0,
+            last_opcode: 0,
+            last_ip: 0,
+            last_dp: 0,
             xmm: [[0; 16]; 16],
             mxcsr: 0x1f80,
-            fcw: 0x37f,
         }
     }
 }

@@ -77,6 +77,22 @@ impl Exception {
     pub const fn de() -> Exception {
         Exception::new(vector::DE)
     }
+    /// #NM: device not available (CR0.EM/TS).
+    pub const fn nm() -> Exception {
+        Exception::new(vector::NM)
+    }
+    /// #MF: a pending unmasked x87 exception (CR0.NE = 1).
+    pub const fn mf() -> Exception {
+        Exception::new(vector::MF)
+    }
+    /// #XM: an unmasked SIMD floating-point exception (CR4.OSXMMEXCPT = 1).
+    pub const fn xm() -> Exception {
+        Exception::new(vector::XM)
+    }
+    /// #AC(0): alignment check.
+    pub const fn ac() -> Exception {
+        Exception::with_code(vector::AC, 0)
+    }
     pub const fn gp(code: u32) -> Exception {
         Exception::with_code(vector::GP, code)
     }

@@ -190,12 +190,14 @@ impl Vcpu {
         self.mmu.flush(softmmu::Flush::All);
     }
 
+    /// `KVM_GET_FPU`.
     pub fn get_fpu(&self) -> Fpu {
-        self.cpu.fpu
+        self.cpu.get_fpu()
     }
 
+    /// `KVM_SET_FPU`.
     pub fn set_fpu(&mut self, f: &Fpu) {
-        self.cpu.fpu = *f;
+        self.cpu.set_fpu(f);
     }
 
     /// Replace the CPUID table (`KVM_SET_CPUID2`).

@@ -1,6 +1,7 @@
 //! Architectural CPU state.
 
 pub mod flags;
+pub mod fpu;
 pub mod hot;
 pub mod state;
 

@@ -1,6 +1,7 @@
 //! The register file of one vCPU and the mode it derives from it.
 
 use super::flags::Flags;
+use super::fpu::{FpuState, F80};
 use super::hot::HotSegs;
 use crate::api_types::{DTable, Fpu, Regs, Segment, Sregs};
 
@@ -112,7 +113,10 @@ pub struct Cpu {
     pub apic_base: u64,
     pub dr: [u64; 8],
     pub msrs: Msrs,
-    pub fpu: Fpu,
+    /// x87, MMX and SSE registers.
+    pub fpu: FpuState,
+    /// XCR0 (XSETBV): the state components XSAVE manages; x87 always set.
+    pub xcr0: u64,
     /// Guest TSC = host-independent virtual counter: instructions retired
     /// plus this offset, so runs are deterministic.
     pub tsc_offset: u64,
@@ -171,7 +175,8 @@ impl Cpu {
                 misc_enable: 1,
                 ..Msrs::default()
             },
-            fpu: Fpu::default(),
+            fpu: FpuState::new(),
+            xcr0: super::fpu::xcr0::X87,
             tsc_offset: 0,
             instret: 0,
             mode: Mode::Real,
@@ -332,5 +337,49 @@ impl Cpu {
         self.efer = s.efer;
         self.apic_base = s.apic_base;
         self.update_mode();
+    }
+
+    /// The FPU state in KVM's `kvm_fpu` shape.
+    pub fn get_fpu(&self) -> Fpu {
+        let f = &self.fpu;
+        let mut out = Fpu {
+            fpr: [[0; 16]; 8],
+            fcw: f.fcw,
+            fsw: f.fsw,
+            ftwx: f.ftw,
+            last_opcode: f.fop,
+            last_ip: f.fip,
+            last_dp: f.fdp,
+            xmm: [[0; 16]; 16],
+            mxcsr: f.mxcsr,
+        };
+        for i in 0..8 {
+            out.fpr[i][..10].copy_from_slice(&f.st(i).to_bytes());
+        }
+        for (o, x) in out.xmm.iter_mut().zip(f.xmm.iter()) {
+            *o = x.to_le_bytes();
+        }
+        out
+    }
+
+    /// Load the FPU state from KVM's `kvm_fpu` shape.
+    pub fn set_fpu(&mut self, v: &Fpu) {
+        let f = &mut self.fpu;
+        f.fcw = v.fcw;
+        f.fsw = v.fsw;
+        f.ftw = v.ftwx;
+        f.fop = v.last_opcode & 0x7ff;
+        f.fip = v.last_ip;
+        f.fdp = v.last_dp;
+        f.mxcsr = v.mxcsr & super::fpu::mxcsr::WRITABLE;
+        for i in 0..8 {
+            let mut b = [0u8; 10];
+            b.copy_from_slice(&v.fpr[i][..10]);
+            let p = f.phys(i);
+            f.regs[p] = F80::from_bytes(&b);
+        }
+        for (x, b) in f.xmm.iter_mut().zip(v.xmm.iter()) {
+            *x = u128::from_le_bytes(*b);
+        }
     }
 }

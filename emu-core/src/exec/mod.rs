@@ -1,8 +1,10 @@
 //! The interpreter: fetch, decode with iced-x86, dispatch on `Code`.
 
+pub mod bulk;
 pub mod cache;
 pub mod decoded;
 mod fast;
+mod fpu_access;
 pub mod io;
 pub mod mem;
 pub mod mmio;

@@ -86,9 +86,13 @@ impl Vcpu {
     }
 
     /// INIT: the processor returns to its reset state (except the APIC's
-    /// ID and base, the time-stamp counter and MTRRs) and waits for SIPI.
+    /// ID and base, the time-stamp counter, MTRRs, and the x87/SSE state
+    /// and XCR0, which INIT leaves unchanged: SDM Vol. 3A, Table 10-1) and
+    /// waits for SIPI.
     fn init(&mut self) {
         let mut fresh = Cpu::new();
+        fresh.fpu = std::mem::take(&mut self.cpu.fpu);
+        fresh.xcr0 = self.cpu.xcr0;
         fresh.apic_base = self.cpu.apic_base;
         fresh.instret = self.cpu.instret;
         fresh.tsc_offset = self.cpu.tsc_offset;
