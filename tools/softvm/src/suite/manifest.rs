@@ -21,9 +21,10 @@
 //! Settings: `status=N` (the expected process status, default 1),
 //! `output=TEXT` (the serial output must contain TEXT; repeatable, all must
 //! appear), `skip` or `skip=REASON` (do not run it), `vcpus=N`,
-//! `memory=SIZE`, `cmdline=TEXT`, `module=FILE` (repeatable, relative to the
+//! `memory=SIZE`, `cpu=MODEL`, `cmdline=TEXT`, `module=FILE` (repeatable, relative to the
 //! directory), `timeout=SECS` and `max-instructions=N`.
 
+use softvm_machine::config;
 use std::path::{Path, PathBuf};
 
 /// The manifest's file name.
@@ -32,14 +33,15 @@ pub const FILE_NAME: &str = "softvm-tests.txt";
 /// Settings of one manifest line; `None`/empty where the line is silent.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Entry {
-    pub status: Option<i32>,
+    pub status: Option<u64>,
     pub output: Vec<String>,
     pub skip: Option<String>,
     pub vcpus: Option<u32>,
     pub memory: Option<u64>,
+    pub cpu: Option<String>,
     pub cmdline: Option<String>,
     pub modules: Vec<PathBuf>,
-    pub timeout: Option<f64>,
+    pub timeout: Option<std::time::Duration>,
     pub max_instructions: Option<u64>,
 }
 
@@ -52,6 +54,7 @@ impl Entry {
         e.skip = over.skip.clone().or(e.skip);
         e.vcpus = over.vcpus.or(e.vcpus);
         e.memory = over.memory.or(e.memory);
+        e.cpu = over.cpu.clone().or(e.cpu);
         e.cmdline = over.cmdline.clone().or(e.cmdline);
         e.modules.extend(over.modules.iter().cloned());
         e.timeout = over.timeout.or(e.timeout);
@@ -139,13 +142,15 @@ fn apply(e: &mut Entry, word: &str, dir: &Path) -> Result<(), String> {
     };
     let need = || value.ok_or_else(|| format!("{key} needs a value ({key}=...)"));
     let bad = |v: &str| format!("bad {key}: {v:?}");
+    let why = |e: softvm_machine::ConfigError| format!("bad {key}: {e}");
     match key {
         "status" => {
             let v = need()?;
+            // The full status: up to (0xffffffff << 1) | 1 for a guest exit.
             e.status = Some(
                 v.parse()
                     .ok()
-                    .filter(|s| (0..=255).contains(s))
+                    .filter(|&s| s <= softvm_machine::status::guest_exit_status(u32::MAX))
                     .ok_or_else(|| bad(v))?,
             );
         }
@@ -159,11 +164,16 @@ fn apply(e: &mut Entry, word: &str, dir: &Path) -> Result<(), String> {
         "skip" => e.skip = Some(value.unwrap_or("skipped by the manifest").to_string()),
         "vcpus" => {
             let v = need()?;
-            e.vcpus = Some(super::parse_vcpus(v).ok_or_else(|| bad(v))?);
+            e.vcpus = Some(config::parse_vcpus(v).map_err(why)?);
         }
         "memory" => {
             let v = need()?;
-            e.memory = Some(super::parse_memory(v).ok_or_else(|| bad(v))?);
+            e.memory = Some(config::parse_memory(v).map_err(why)?);
+        }
+        "cpu" => {
+            let v = need()?;
+            config::parse_cpu_model(v).map_err(why)?;
+            e.cpu = Some(v.to_string());
         }
         "cmdline" => e.cmdline = Some(need()?.to_string()),
         "module" => {
@@ -175,16 +185,11 @@ fn apply(e: &mut Entry, word: &str, dir: &Path) -> Result<(), String> {
         }
         "timeout" => {
             let v = need()?;
-            e.timeout = Some(super::parse_timeout(v).ok_or_else(|| bad(v))?);
+            e.timeout = Some(config::parse_timeout(v).map_err(why)?);
         }
         "max-instructions" => {
             let v = need()?;
-            e.max_instructions = Some(
-                v.parse()
-                    .ok()
-                    .filter(|&n: &u64| n > 0)
-                    .ok_or_else(|| bad(v))?,
-            );
+            e.max_instructions = Some(config::parse_count(v).map_err(why)?);
         }
         _ => return Err(format!("unknown setting {key:?}")),
     }
@@ -266,7 +271,7 @@ mod tests {
         let h = m.lookup("hello.elf");
         assert_eq!(h.status, Some(85));
         assert_eq!(h.output, ["boot", "Hello"]);
-        assert_eq!(h.timeout, Some(5.0));
+        assert_eq!(h.timeout, Some(std::time::Duration::from_secs(5)));
         let s = m.lookup("smp.elf");
         assert_eq!((s.vcpus, s.memory), (Some(4), Some(256 << 20)));
         assert_eq!(
@@ -291,6 +296,9 @@ mod tests {
             ("a vcpus=0", "bad vcpus"),
             ("a memory=1K", "bad memory"),
             ("a timeout=-1", "bad timeout"),
+            ("a timeout=inf", "bad timeout"),
+            ("a cpu=486", "bad cpu"),
+            ("a status=99999999999", "bad status"),
             ("a\na", ":2: a second line for a"),
             ("*\n*", "a second `*` line"),
             ("a output=\"x", "unterminated quote"),

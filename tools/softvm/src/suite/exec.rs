@@ -1,53 +1,24 @@
 //! Running one test binary in-process, its serial output captured, under a
 //! watchdog that bounds it even if the machine never returns.
 
-use crate::machine::{self, RunConfig};
-use crate::status;
+use softvm_machine::{run_file, status, Capture, MachineConfig, Outcome};
 use std::cell::RefCell;
-use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{mpsc, Arc, Mutex, Once};
+use std::sync::{mpsc, Once};
 use std::time::{Duration, Instant};
-
-/// Serial output kept per test; the rest is counted and dropped.
-pub const CAPTURE_LIMIT: usize = 4 << 20;
 
 /// How a run ended, as the runner sees it.
 #[derive(Clone, Debug)]
 pub struct RunResult {
-    pub status: i32,
+    /// The full status (a guest exit value of 0x80 or more keeps all its
+    /// bits here, unlike a process status).
+    pub status: u64,
     /// softvm's own one-line diagnostic, if any.
     pub message: Option<String>,
     pub output: Vec<u8>,
-    /// Bytes beyond [`CAPTURE_LIMIT`] that were dropped.
+    /// Bytes beyond the capture limit that were dropped.
     pub dropped: u64,
     pub time: Duration,
-}
-
-/// A `Write` into a shared, bounded buffer, so output written so far
-/// survives a run that has to be abandoned.
-#[derive(Clone, Default)]
-pub struct Capture(Arc<Mutex<(Vec<u8>, u64)>>);
-
-impl Capture {
-    fn take(&self) -> (Vec<u8>, u64) {
-        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        (std::mem::take(&mut g.0), g.1)
-    }
-}
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let room = CAPTURE_LIMIT.saturating_sub(g.0.len()).min(buf.len());
-        g.0.extend_from_slice(&buf[..room]);
-        g.1 += (buf.len() - room) as u64;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// The prefix of the names of the threads that run guests.
@@ -97,10 +68,10 @@ fn grace(timeout: Duration) -> Duration {
 /// If the machine has not returned by the timeout plus a grace period, the
 /// run is abandoned (its thread left to finish in the background) and
 /// reported as a timeout, so a test can never hold the runner.
-pub fn run(name: &str, path: PathBuf, cfg: RunConfig) -> RunResult {
+pub fn run(name: &str, path: PathBuf, cfg: MachineConfig) -> RunResult {
     let timeout = cfg.timeout.unwrap_or(Duration::from_secs(60));
     supervise(name, timeout + grace(timeout), move |out| {
-        machine::run_file(&path, &cfg, out)
+        run_file(&path, &cfg, out).map_err(anyhow::Error::from)
     })
 }
 
@@ -108,7 +79,7 @@ pub fn run(name: &str, path: PathBuf, cfg: RunConfig) -> RunResult {
 /// wait for it at most `limit`.
 fn supervise<F>(name: &str, limit: Duration, job: F) -> RunResult
 where
-    F: FnOnce(Capture) -> anyhow::Result<machine::Outcome> + Send + 'static,
+    F: FnOnce(Capture) -> anyhow::Result<Outcome> + Send + 'static,
 {
     install_panic_hook();
     let start = Instant::now();
@@ -127,27 +98,28 @@ where
             });
             let _ = tx.send(r);
         });
+    let own = |s: i32| u64::from(s.unsigned_abs());
     let (status, message) = match spawned {
         Err(e) => (
-            status::INTERNAL,
+            own(status::INTERNAL),
             Some(format!("cannot start a thread: {e}")),
         ),
         Ok(_) => match rx.recv_timeout(limit) {
-            Ok(Ok(Ok(o))) => (o.status, o.message),
-            Ok(Ok(Err(e))) => (status::USAGE, Some(format!("{e:#}"))),
+            Ok(Ok(Ok(o))) => (o.status(), o.message),
+            Ok(Ok(Err(e))) => (own(status::USAGE), Some(format!("{e:#}"))),
             Ok(Err(p)) => (
-                status::INTERNAL,
+                own(status::INTERNAL),
                 Some(format!("internal error in softvm: {p}")),
             ),
             Err(mpsc::RecvTimeoutError::Timeout) => (
-                status::TIMEOUT,
+                own(status::TIMEOUT),
                 Some(format!(
                     "timeout: still running {:.1} s after the start, abandoned",
                     start.elapsed().as_secs_f64()
                 )),
             ),
             Err(mpsc::RecvTimeoutError::Disconnected) => (
-                status::INTERNAL,
+                own(status::INTERNAL),
                 Some("internal error in softvm: the guest thread vanished".into()),
             ),
         },
@@ -165,26 +137,16 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn capture_is_bounded() {
-        let mut c = Capture::default();
-        c.write_all(&vec![b'x'; CAPTURE_LIMIT - 1]).unwrap();
-        c.write_all(b"abc").unwrap();
-        let (v, dropped) = c.take();
-        assert_eq!(v.len(), CAPTURE_LIMIT);
-        assert_eq!(v.last(), Some(&b'a'));
-        assert_eq!(dropped, 2);
-    }
+    use std::io::Write;
 
     #[test]
     fn missing_file_is_a_load_error() {
-        let cfg = RunConfig {
+        let cfg = MachineConfig {
             timeout: Some(Duration::from_secs(5)),
-            ..RunConfig::default()
+            ..MachineConfig::default()
         };
         let r = run("missing", PathBuf::from("/nonexistent/x.elf"), cfg);
-        assert_eq!(r.status, status::USAGE);
+        assert_eq!(r.status, 2);
         assert!(r.message.unwrap().contains("/nonexistent/x.elf"));
     }
 
@@ -197,7 +159,7 @@ mod tests {
             unreachable!()
         });
         assert!(t.elapsed() < Duration::from_secs(5));
-        assert_eq!(r.status, status::TIMEOUT);
+        assert_eq!(r.status, 124);
         assert!(r.message.unwrap().contains("abandoned"));
         assert_eq!(r.output, b"partial\n");
     }
@@ -205,7 +167,7 @@ mod tests {
     #[test]
     fn a_panic_is_an_internal_error() {
         let r = supervise("panics", Duration::from_secs(10), |_| panic!("boom"));
-        assert_eq!(r.status, status::INTERNAL);
+        assert_eq!(r.status, 12);
         let m = r.message.unwrap();
         assert!(m.contains("boom") && m.contains("exec.rs"), "{m}");
     }

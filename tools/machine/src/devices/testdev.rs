@@ -38,9 +38,9 @@ pub const IRQ_PORT_BASE: u16 = 0x2000;
 /// Number of interrupt-line ports.
 pub const IRQ_LINES: u16 = 24;
 /// Physical address of the MMIO scratch region.
-pub const MMIO_BASE: u64 = 0xff00_0000;
+pub const MMIO_BASE: u64 = loader::layout::PC_TESTDEV_MMIO;
 /// Length of the MMIO scratch region.
-pub const MMIO_LEN: u64 = 0x1_0000;
+pub const MMIO_LEN: u64 = loader::layout::PC_TESTDEV_MMIO_SIZE;
 
 /// The pc-testdev state.
 #[derive(Clone, Debug)]

@@ -48,12 +48,11 @@
 //! firmware reports, and what QEMU does). [`isa_irq_to_gsi`] is that map;
 //! use it for the PIT's IRQ0 and for pc-testdev's interrupt lines.
 
-// Until the exit loop uses every item (the integrator wires it in), the
 
 /// Default physical address of the MMIO page.
-pub const IOAPIC_BASE: u64 = 0xfec0_0000;
+pub const IOAPIC_BASE: u64 = loader::layout::IOAPIC_BASE;
 /// Size of the MMIO page.
-pub const IOAPIC_SIZE: u64 = 0x1000;
+pub const IOAPIC_SIZE: u64 = loader::layout::IOAPIC_SIZE;
 /// Number of input pins (redirection entries).
 pub const NUM_PINS: usize = 24;
 /// The version register: max redirection entry 23 in bits 23:16, version

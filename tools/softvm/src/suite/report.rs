@@ -2,11 +2,51 @@
 //! closing line, and the JUnit XML file.
 
 use super::exec::RunResult;
-use crate::status;
+use softvm_machine::status;
 use std::fmt::Write as _;
 use std::io::Write;
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// A JUnit report's destination. The report is written to a temporary
+/// file in the same directory and renamed over the destination only when
+/// complete, so an interrupted run (Ctrl-C) leaves the previous report or
+/// none, never a truncated one.
+pub struct JunitFile {
+    path: PathBuf,
+    tmp: PathBuf,
+}
+
+impl JunitFile {
+    /// Check now that the directory takes files, so a bad path fails
+    /// before the tests run.
+    pub fn create(path: &Path) -> std::io::Result<JunitFile> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "junit.xml".into());
+        let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+        std::fs::File::create(&tmp)?;
+        std::fs::remove_file(&tmp)?;
+        if path.is_dir() {
+            return Err(std::io::Error::other("is a directory"));
+        }
+        Ok(JunitFile {
+            path: path.to_path_buf(),
+            tmp,
+        })
+    }
+
+    /// Write `xml` and move it into place.
+    pub fn commit(self, xml: &str) -> Result<(), String> {
+        let err = |e: std::io::Error| format!("{}: {e}", self.path.display());
+        std::fs::write(&self.tmp, xml).map_err(err)?;
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| {
+            let _ = std::fs::remove_file(&self.tmp);
+            err(e)
+        })
+    }
+}
 
 /// How one test ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,23 +77,6 @@ impl Finished {
         self.result.as_ref().map_or_else(String::new, |r| {
             String::from_utf8_lossy(&r.output).into_owned()
         })
-    }
-}
-
-/// What a process status of `softvm run` means, in a few words.
-pub fn status_meaning(s: i32) -> String {
-    match s {
-        status::POWER_OFF => "guest powered off".into(),
-        status::USAGE => "load error".into(),
-        status::TRIPLE_FAULT => "triple fault".into(),
-        status::UNSUPPORTED => "unsupported instruction".into(),
-        status::BUDGET => "instruction budget exhausted".into(),
-        status::DEAD_HALT => "guest halted forever".into(),
-        status::INTERNAL => "internal error in softvm".into(),
-        status::TIMEOUT => "timeout".into(),
-        77 => "guest skipped (exit 38)".into(),
-        s if s % 2 == 1 => format!("guest exit {}", s >> 1),
-        s => format!("unknown status {s}"),
     }
 }
 
@@ -180,11 +203,13 @@ impl Reporter {
         self.draw_bar();
     }
 
-    /// Clear the bar and print the closing line.
+    /// Clear the bar and print the closing line (in TAP, as a comment:
+    /// a TAP consumer must not read it as a test line).
     pub fn finish(&mut self) {
         self.clear_bar();
         let mut o = std::io::stdout().lock();
-        let _ = writeln!(o, "{}", self.counts.closing_line());
+        let prefix = if self.tap { "# " } else { "" };
+        let _ = writeln!(o, "{prefix}{}", self.counts.closing_line());
         let _ = o.flush();
     }
 }
@@ -284,8 +309,10 @@ pub fn xml_escape(s: &str) -> String {
 
 /// The JUnit XML report: one `testsuite` named "softvm" with a `testcase`
 /// per test (in `tests` order), the captured serial output in `system-out`,
-/// failures with their reason and status meaning, skips with theirs.
-pub fn junit(tests: &[Finished], wall: Duration) -> String {
+/// failures with their reason and status meaning, skips with theirs. The
+/// suite carries the start time (`timestamp`, ISO 8601 in UTC) and the
+/// `hostname`, which JUnit consumers show and some require.
+pub fn junit(tests: &[Finished], wall: Duration, started: SystemTime) -> String {
     let mut c = Counts::default();
     for t in tests {
         c.add(&t.verdict);
@@ -298,8 +325,21 @@ pub fn junit(tests: &[Finished], wall: Duration) -> String {
         c.skipped,
         wall.as_secs_f64()
     );
-    let _ = writeln!(x, "<testsuites name=\"softvm\" {attrs}>");
-    let _ = writeln!(x, "  <testsuite name=\"softvm\" {attrs}>");
+    let stamp = humantime::format_rfc3339_seconds(started).to_string();
+    // JUnit's timestamp has no zone designator: the time is in UTC.
+    let stamp = stamp.trim_end_matches('Z');
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    let _ = writeln!(
+        x,
+        "<testsuites name=\"softvm\" {attrs} timestamp=\"{}\">",
+        xml_escape(stamp)
+    );
+    let _ = writeln!(
+        x,
+        "  <testsuite name=\"softvm\" {attrs} timestamp=\"{}\" hostname=\"{}\">",
+        xml_escape(stamp),
+        xml_escape(&host)
+    );
     for t in tests {
         let _ = writeln!(
             x,
@@ -314,7 +354,7 @@ pub fn junit(tests: &[Finished], wall: Duration) -> String {
                 let ty = t
                     .result
                     .as_ref()
-                    .map_or_else(|| "failure".into(), |r| status_meaning(r.status));
+                    .map_or_else(|| "failure".into(), |r| status::meaning(r.status));
                 let _ = writeln!(
                     x,
                     "      <failure message=\"{}\" type=\"{}\">{}</failure>",
@@ -435,8 +475,9 @@ mod tests {
                 fin("f", Verdict::Fail("status 3 (guest exit 1)".into()), b""),
             ],
             Duration::from_secs(1),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_765_000_000),
         );
-        assert!(x.contains("<testsuite name=\"softvm\" tests=\"2\" failures=\"1\" errors=\"0\" skipped=\"0\" time=\"1.000\">"), "{x}");
+        assert!(x.contains("<testsuite name=\"softvm\" tests=\"2\" failures=\"1\" errors=\"0\" skipped=\"0\" time=\"1.000\" timestamp=\"2025-12-06T05:46:40\" hostname=\""), "{x}");
         assert!(
             x.contains("<system-out>hi &lt;there&gt;\n</system-out>"),
             "{x}"
@@ -449,9 +490,10 @@ mod tests {
 
     #[test]
     fn meanings() {
-        assert_eq!(status_meaning(1), "guest exit 0");
-        assert_eq!(status_meaning(85), "guest exit 42");
-        assert_eq!(status_meaning(4), "triple fault");
-        assert_eq!(status_meaning(124), "timeout");
+        assert_eq!(status::meaning(1), "guest exit 0");
+        assert_eq!(status::meaning(85), "guest exit 42");
+        assert_eq!(status::meaning(4), "triple fault");
+        assert_eq!(status::meaning(124), "timeout");
+        assert_eq!(status::meaning(257), "guest exit 128");
     }
 }

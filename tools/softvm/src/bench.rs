@@ -3,29 +3,48 @@
 //! and print, per guest, the instructions executed, MIPS and wall time,
 //! checking the checksum each guest prints against its manifest.
 
-use crate::machine::{self, RunConfig};
-use crate::status;
+use crate::diag;
+use softvm_machine::{run_file, status, Capture, MachineConfig};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub const HELP: &str = "softvm bench DIR [--filter NAME] [--json]
+/// `softvm bench DIR`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "DIR/manifest.txt lists the guests, lines of `NAME memory=SIZE vcpus=N \
+checksum=HEX|-` (without a manifest: every *.elf in DIR, 128M, one vCPU). Each guest prints \
+`checksum: HEX`; a checksum other than the manifest's, or a status other than 1, is a failure; \
+a guest that prints `skip: REASON` and exits with status 77 is skipped.
+Make the guests with: cargo run --release -p testsuite --example write_bench_guests -- DIR
+Exit status: 0 when every guest passed or was skipped; 14 when one failed; 2 usage error.")]
+pub struct BenchArgs {
+    /// A directory of benchmark guests
+    pub dir: PathBuf,
+    /// Only guests whose name contains NAME
+    #[arg(long, value_name = "NAME")]
+    pub filter: Option<String>,
+    /// One JSON object per guest instead of the table
+    #[arg(long)]
+    pub json: bool,
+    /// Stop a guest after SECS seconds (a failure) [default: 600]
+    #[arg(long, value_name = "SECS", value_parser = timeout)]
+    pub timeout: Option<Duration>,
+}
 
-Runs every benchmark guest listed in DIR/manifest.txt (lines of
-`NAME memory=SIZE vcpus=N checksum=HEX|-`; without a manifest, every *.elf
-in DIR with 128M and one vCPU) and prints its instructions, wall time and
-MIPS. Each guest prints `checksum: HEX`; a checksum other than the one in
-the manifest, or a guest status other than 1, is a failure. A guest that
-prints `skip: REASON` and exits with status 77 is reported as skipped.
+fn timeout(s: &str) -> std::result::Result<Duration, softvm_machine::ConfigError> {
+    softvm_machine::config::parse_timeout(s)
+}
 
-  --filter NAME   only guests whose name contains NAME
-  --json          one JSON object per guest instead of the table
-
-Make the guests with:
-  cargo run --release -p testsuite --example write_bench_guests -- DIR
-
-Exit status: 0 when every guest passed or was skipped; 14 when one failed;
-2 usage error.
-";
+/// One guest's line of `--json`.
+#[derive(serde::Serialize)]
+struct JsonLine<'a> {
+    guest: &'a str,
+    vcpus: u32,
+    instructions: u64,
+    wall_ms: f64,
+    mips: f64,
+    checksum: Option<String>,
+    result: &'a str,
+}
 
 /// Status when a benchmark guest failed.
 const FAILED: i32 = 14;
@@ -90,8 +109,12 @@ fn read_manifest(dir: &Path) -> std::result::Result<Vec<Entry>, String> {
         let bad = || format!("{}:{}: cannot parse {line:?}", manifest.display(), n + 1);
         for w in words {
             match w.split_once('=') {
-                Some(("memory", s)) => e.memory = crate::cli::parse_size(s).ok_or_else(bad)?,
-                Some(("vcpus", s)) => e.vcpus = s.parse().map_err(|_| bad())?,
+                Some(("memory", s)) => {
+                    e.memory = softvm_machine::config::parse_memory(s).map_err(|_| bad())?
+                }
+                Some(("vcpus", s)) => {
+                    e.vcpus = softvm_machine::config::parse_vcpus(s).map_err(|_| bad())?
+                }
                 Some(("checksum", "-")) => {}
                 Some(("checksum", s)) => {
                     e.checksum = Some(u64::from_str_radix(s, 16).map_err(|_| bad())?)
@@ -110,33 +133,33 @@ fn parse_checksum(out: &str) -> Option<u64> {
         .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
 }
 
-fn run_one(e: &Entry) -> Result {
-    let cfg = RunConfig {
+fn run_one(e: &Entry, timeout: Duration) -> Result {
+    let cfg = MachineConfig {
         vcpus: e.vcpus,
         memory: e.memory,
-        timeout: Some(Duration::from_secs(600)),
-        ..RunConfig::default()
+        timeout: Some(timeout),
+        ..MachineConfig::default()
     };
-    let mut out = Vec::new();
+    let out = Capture::new();
     let start = Instant::now();
-    let r = machine::run_file(&e.file, &cfg, &mut out);
+    let r = run_file(&e.file, &cfg, out.clone());
     let wall = start.elapsed();
-    let text = String::from_utf8_lossy(&out).into_owned();
+    let text = out.text();
     let checksum = parse_checksum(&text);
     let (instructions, verdict, ok) = match r {
         Err(err) => (0, format!("FAIL: {err:#}"), false),
-        Ok(o) if o.status == 77 => {
+        Ok(o) if o.status() == 77 => {
             let why = text
                 .lines()
                 .find_map(|l| l.strip_prefix("skip: "))
                 .unwrap_or("the guest skipped");
             (o.instructions, format!("skipped: {why}"), true)
         }
-        Ok(o) if o.status != 1 => (
+        Ok(o) if o.status() != 1 => (
             o.instructions,
             format!(
                 "FAIL: status {}{}",
-                o.status,
+                o.status(),
                 o.message.map(|m| format!(" ({m})")).unwrap_or_default()
             ),
             false,
@@ -165,51 +188,13 @@ fn mips(r: &Result) -> f64 {
     r.instructions as f64 / r.wall.as_secs_f64().max(1e-9) / 1e6
 }
 
-fn json_str(s: &str) -> String {
-    let mut o = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
-
-pub fn cmd_bench(args: &[String]) -> i32 {
-    let mut dir = None;
-    let mut filter = None;
-    let mut json = false;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--help" | "-h" => {
-                print!("{HELP}");
-                return 0;
-            }
-            "--json" => json = true,
-            "--filter" => match it.next() {
-                Some(f) => filter = Some(f.clone()),
-                None => return usage("--filter needs a value"),
-            },
-            s if s.starts_with('-') => return usage(&format!("unknown option {s}")),
-            s => {
-                if dir.replace(PathBuf::from(s)).is_some() {
-                    return usage("more than one DIR");
-                }
-            }
-        }
-    }
-    let Some(dir) = dir else {
-        return usage("bench needs a DIR of benchmark guests");
-    };
+pub fn cmd_bench(a: BenchArgs) -> i32 {
+    let (dir, filter, json) = (a.dir, a.filter, a.json);
+    let timeout = a.timeout.unwrap_or(Duration::from_secs(600));
     let entries = match read_manifest(&dir) {
         Ok(v) => v,
         Err(m) => {
-            eprintln!("softvm: {m}");
+            diag(&format!("softvm: {m}"));
             return status::USAGE;
         }
     };
@@ -218,7 +203,7 @@ pub fn cmd_bench(args: &[String]) -> i32 {
         .filter(|e| filter.as_ref().is_none_or(|f| e.name.contains(f.as_str())))
         .collect();
     if entries.is_empty() {
-        eprintln!("softvm: no benchmark guests in {}", dir.display());
+        diag(&format!("softvm: no benchmark guests in {}", dir.display()));
         return status::USAGE;
     }
     if !json {
@@ -229,20 +214,22 @@ pub fn cmd_bench(args: &[String]) -> i32 {
     }
     let mut failed = false;
     for e in &entries {
-        let r = run_one(e);
+        let r = run_one(e, timeout);
         failed |= !r.ok;
         if json {
-            println!(
-                "{{\"guest\":{},\"vcpus\":{},\"instructions\":{},\"wall_ms\":{:.3},\"mips\":{:.1},\"checksum\":{},\"result\":{}}}",
-                json_str(&r.name),
-                e.vcpus,
-                r.instructions,
-                r.wall.as_secs_f64() * 1e3,
-                mips(&r),
-                r.checksum
-                    .map_or_else(|| "null".to_string(), |c| json_str(&format!("{c:016X}"))),
-                json_str(&r.verdict)
-            );
+            let line = JsonLine {
+                guest: &r.name,
+                vcpus: e.vcpus,
+                instructions: r.instructions,
+                wall_ms: r.wall.as_secs_f64() * 1e3,
+                mips: mips(&r),
+                checksum: r.checksum.map(|c| format!("{c:016X}")),
+                result: &r.verdict,
+            };
+            match serde_json::to_string(&line) {
+                Ok(j) => println!("{j}"),
+                Err(e) => diag(&format!("softvm: {e}")),
+            }
         } else {
             println!(
                 "{:<18} {:>14} {:>10.1} {:>9.1}  {}",
@@ -261,7 +248,3 @@ pub fn cmd_bench(args: &[String]) -> i32 {
     }
 }
 
-fn usage(msg: &str) -> i32 {
-    eprintln!("softvm: {msg} (see softvm bench --help)");
-    status::USAGE
-}

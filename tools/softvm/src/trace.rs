@@ -3,13 +3,50 @@
 //! level, every fault with its error code decoded, every MMIO decision and
 //! memslot generation change.
 
-use crate::devices::{fw_cfg::FwCfg, Bus};
-use crate::machine::{self, RunConfig};
+use crate::cli::MachineOpts;
+use crate::diag;
 use emu_core::{CpuEvent, CpuSink};
 use iced_x86::{Formatter, IntelFormatter};
+use serde_json::{json, Value};
 use softmmu::{MmuEvent, MmuSink};
+use softvm_machine::{status, with_program_name, Machine, MachineConfig, Outcome};
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+
+/// The status of a process ended by a closed output pipe, as a shell
+/// reports a death by SIGPIPE (128 + 13).
+const BROKEN_PIPE: i32 = 141;
+
+/// `softvm trace FILE`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Events, one a line: insn (each instruction, disassembled), mmu (page walks \
+level by level, page faults with the error code explained, shadow-page installs, MMIO spte hits \
+and generation misses, memslot installs), cpu (exceptions raised and delivered), io (MMIO exits \
+no device claimed), serial (the guest's output), end (how the run ended). The trace stops at once \
+when its reader goes away (e.g. `| head`).")]
+pub struct TraceArgs {
+    /// The kernel to run
+    pub file: PathBuf,
+    /// Show instructions (without --insn or --mmu: both)
+    #[arg(long)]
+    pub insn: bool,
+    /// Show MMU events
+    #[arg(long)]
+    pub mmu: bool,
+    /// One JSON object a line
+    #[arg(long)]
+    pub json: bool,
+    /// Stop after N instructions
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = limit)]
+    pub limit: u64,
+    #[command(flatten)]
+    pub machine: MachineOpts,
+}
+
+fn limit(s: &str) -> Result<u64, softvm_machine::ConfigError> {
+    softvm_machine::config::parse_count(s)
+}
 
 /// What to show.
 #[derive(Clone, Copy, Debug)]
@@ -27,23 +64,6 @@ pub struct Tracer {
     serial_line: Mutex<Vec<u8>>,
 }
 
-/// Escape a string for JSON.
-pub fn json_str(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
-
 impl Tracer {
     pub fn new(out: Box<dyn Write + Send>, opts: TraceOptions) -> Arc<Tracer> {
         Arc::new(Tracer {
@@ -53,19 +73,27 @@ impl Tracer {
         })
     }
 
-    /// One line of trace: `kind` is a short tag, `text` the explanation.
-    fn line(&self, kind: &str, text: &str, fields: &[(&str, String)]) {
+    /// One line of trace: `kind` is a short tag, `text` the explanation,
+    /// `fields` the data of the JSON form. A reader that went away (EPIPE)
+    /// ends the process at once with [`BROKEN_PIPE`], as SIGPIPE would.
+    fn line(&self, kind: &str, text: &str, fields: Value) {
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = if self.opts.json {
-            let mut j = format!("{{\"kind\":{}", json_str(kind));
-            for (k, v) in fields {
-                j.push_str(&format!(",{}:{}", json_str(k), v));
+        let r = if self.opts.json {
+            let mut obj = serde_json::Map::new();
+            obj.insert("kind".into(), json!(kind));
+            if let Value::Object(f) = fields {
+                obj.extend(f);
             }
-            j.push_str(&format!(",\"text\":{}}}", json_str(text)));
-            writeln!(out, "{j}")
+            obj.insert("text".into(), json!(text));
+            writeln!(out, "{}", Value::Object(obj))
         } else {
             writeln!(out, "{kind:<6} {text}")
         };
+        if let Err(e) = r {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(BROKEN_PIPE);
+            }
+        }
     }
 
     /// Serial output becomes `serial` lines.
@@ -75,7 +103,7 @@ impl Tracer {
             if b == b'\n' {
                 let text = String::from_utf8_lossy(&buf).into_owned();
                 buf.clear();
-                self.line("serial", &text, &[]);
+                self.line("serial", &text, json!({}));
             } else {
                 buf.push(b);
             }
@@ -85,7 +113,7 @@ impl Tracer {
     fn finish(&self) {
         let rest = std::mem::take(&mut *self.serial_line.lock().unwrap_or_else(|e| e.into_inner()));
         if !rest.is_empty() {
-            self.line("serial", &String::from_utf8_lossy(&rest), &[]);
+            self.line("serial", &String::from_utf8_lossy(&rest), json!({}));
         }
         let _ = self.out.lock().unwrap_or_else(|e| e.into_inner()).flush();
     }
@@ -125,11 +153,7 @@ impl CpuSink for Tracer {
                     self.line(
                         "insn",
                         &format!("{rip:#010x}  {s}"),
-                        &[
-                            ("rip", rip.to_string()),
-                            ("bitness", bitness.to_string()),
-                            ("asm", json_str(&s)),
-                        ],
+                        json!({"rip": rip, "bitness": bitness, "asm": s}),
                     );
                 }
             }
@@ -149,21 +173,17 @@ impl CpuSink for Tracer {
                 if let Some(a) = cr2 {
                     t.push_str(&format!(", CR2 = {a:#x}"));
                 }
-                self.line(
-                    "cpu",
-                    &t,
-                    &[("vector", vector.to_string()), ("rip", rip.to_string())],
-                );
+                self.line("cpu", &t, json!({"vector": vector, "rip": rip}));
             }
             CpuEvent::Delivered { vector, rip } => self.line(
                 "cpu",
                 &format!("vector {vector} delivered through the IDT: the handler runs at {rip:#x}"),
-                &[("vector", vector.to_string()), ("handler", rip.to_string())],
+                json!({"vector": vector, "handler": rip}),
             ),
             CpuEvent::Unimplemented { rip } => self.line(
                 "cpu",
                 &format!("instruction at {rip:#x} is not implemented in softvm"),
-                &[("rip", rip.to_string())],
+                json!({"rip": rip}),
             ),
         }
     }
@@ -177,10 +197,7 @@ impl MmuSink for Tracer {
             self.line(
                 "mmu",
                 &ev.to_string(),
-                &[
-                    ("event", json_str(&name)),
-                    ("detail", json_str(&format!("{ev:?}"))),
-                ],
+                json!({"event": name, "detail": format!("{ev:?}")}),
             );
         }
     }
@@ -202,35 +219,70 @@ impl Write for SerialToTrace {
 /// Run `image` under the tracer; returns the run's outcome.
 pub fn trace_image(
     image: &[u8],
-    cfg: &RunConfig,
+    cfg: &MachineConfig,
     tracer: Arc<Tracer>,
-) -> anyhow::Result<machine::Outcome> {
-    let (vm, mut vcpus) = machine::build_observed(image, cfg, Some(tracer.clone()))?;
-    for vcpu in &mut vcpus {
+) -> Result<Outcome, softvm_machine::MachineError> {
+    let mut m = Machine::new_observed(cfg, Some(tracer.clone()))?;
+    m.load(image)?;
+    for vcpu in m.vcpus_mut() {
         vcpu.mmu_mut().set_sink(Some(tracer.clone()));
         vcpu.set_cpu_sink(Some(tracer.clone()));
     }
-    let bus = Bus::new(
-        SerialToTrace(tracer.clone()),
-        FwCfg::new(cfg.memory, cfg.vcpus as u16),
-    );
+    m.set_serial_output(SerialToTrace(tracer.clone()));
     let t = tracer.clone();
-    let note = move |text: String| t.line("io", &text, &[]);
-    let o = machine::run_observed(&vm, vcpus, bus, cfg, Some(&note));
+    let note = move |text: String| t.line("io", &text, json!({}));
+    let o = m.run_observed(&note);
     tracer.finish();
-    let mut fields = vec![
-        ("status", o.status.to_string()),
-        ("instructions", o.instructions.to_string()),
-    ];
+    let mut fields = json!({"status": o.status(), "instructions": o.instructions});
     let mut text = format!(
         "run ended with status {} after {} instructions",
-        o.status, o.instructions
+        o.status(),
+        o.instructions
     );
     if let Some(m) = &o.message {
         text.push_str(&format!(": {m}"));
-        fields.push(("message", json_str(m)));
+        fields["message"] = json!(m);
     }
-    tracer.line("end", &text, &fields);
+    tracer.line("end", &text, fields);
     tracer.finish();
     Ok(o)
+}
+
+/// `softvm trace`; returns the process status.
+pub fn cmd_trace(a: TraceArgs) -> i32 {
+    let mut opts = TraceOptions {
+        insn: a.insn,
+        mmu: a.mmu,
+        json: a.json,
+    };
+    if !opts.insn && !opts.mmu {
+        opts.insn = true;
+        opts.mmu = true;
+    }
+    let file = a.file.display().to_string();
+    let mut cfg = match a.machine.config() {
+        Ok(c) => c,
+        Err(e) => {
+            diag(&format!("softvm: {e:#}"));
+            return status::USAGE;
+        }
+    };
+    cfg.max_instructions = Some(cfg.max_instructions.map_or(a.limit, |m| m.min(a.limit)));
+    let image = match std::fs::read(&a.file) {
+        Ok(i) => i,
+        Err(e) => {
+            diag(&format!("softvm: {file}: cannot read: {e}"));
+            return status::USAGE;
+        }
+    };
+    let tracer = Tracer::new(Box::new(std::io::stdout()), opts);
+    // The guest sees the same command line as under `softvm run`.
+    let cfg = with_program_name(&image, &a.file, &cfg);
+    match trace_image(&image, &cfg, tracer) {
+        Ok(o) => o.end.process_status(),
+        Err(e) => {
+            diag(&format!("softvm: {file}: {e}"));
+            status::USAGE
+        }
+    }
 }

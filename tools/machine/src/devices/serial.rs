@@ -37,6 +37,11 @@ impl<W: Write> Uart<W> {
         }
     }
 
+    /// Send transmitted bytes to `out` from now on.
+    pub fn set_output(&mut self, out: W) {
+        self.out = out;
+    }
+
     /// Feed the receiver from `input` (read on a thread of its own, so a
     /// guest never blocks the VMM waiting for a key).
     pub fn attach_input(&mut self, mut input: impl Read + Send + 'static) {

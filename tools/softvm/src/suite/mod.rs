@@ -6,11 +6,11 @@
 //! the expectations of the directory's manifest ([`manifest`]).
 
 mod exec;
-pub mod manifest;
+mod manifest;
 mod report;
 
-use crate::machine::RunConfig;
-use crate::status;
+use crate::cli::MachineOpts;
+use softvm_machine::{status, MachineConfig};
 use manifest::Manifest;
 use report::{Finished, Reporter, Verdict};
 use std::collections::HashMap;
@@ -19,38 +19,21 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-pub const HELP: &str = "softvm test — run many test kernels and report on them
+const AFTER: &str = "Each PATH is a test binary (any file name) or a directory, from which every
+*.elf and *.flat file is taken (not recursively), in name order. The tests run in parallel, each
+in its own machine with its serial output captured. A test passes when it ends with status 1 (it
+wrote 0 to port 0xf4), skips with status 77 (it wrote 38), and fails otherwise, unless the
+directory's manifest says otherwise. The full status is judged: a guest exit value of 0x80 or more
+(status 257 and up) is not mistaken for the 8-bit status a process would show.
 
-Usage:
-  softvm test PATH... [options]
-
-Each PATH is a test binary (any file name) or a directory, from which every
-*.elf and *.flat file is taken (not recursively), in name order. The tests
-run in parallel, each in its own machine with its serial output captured.
-A test passes when it ends with status 1 (it wrote 0 to port 0xf4), skips
-with status 77 (it wrote 38), and fails otherwise, unless the directory's
-manifest says otherwise.
-
-Options:
-  -j, --jobs N             tests run at once (default: the number of CPUs)
-  --junit FILE             also write a JUnit XML report to FILE
-  --tap                    print TAP version 13 instead of PASS/FAIL lines
-  --timeout SECS           stop each test after SECS seconds, a failure with
-                           status 124 (default 60)
-  --vcpus N                vCPUs of each machine (default 1)
-  --memory SIZE            guest RAM of each machine (default 128M)
-  --max-instructions N     stop each test after N instructions (status 8)
-  -h, --help               this text
-
-Manifest: a file softvm-tests.txt in a test directory gives per-test
-expectations and settings, one line per test: the file name (or the name
-without .elf/.flat), then settings; a line named * gives defaults for all.
-Settings override the options above. '#' starts a comment; double quotes
+Manifest: a file softvm-tests.txt in a test directory gives per-test expectations and settings,
+one line per test: the file name (or the name without .elf/.flat), then settings; a line named *
+gives defaults for all. Settings override the options above. '#' starts a comment; double quotes
 group a value with blanks.
-  status=N          expected process status (default 1)
+  status=N          expected status (default 1; the full value, e.g. 257 for exit value 0x80)
   output=TEXT       the serial output must contain TEXT (repeatable)
   skip[=REASON]     do not run the test; report it skipped
-  vcpus=N  memory=SIZE  cmdline=TEXT  module=FILE (repeatable)
+  vcpus=N  memory=SIZE  cpu=MODEL  cmdline=TEXT  module=FILE (repeatable)
   timeout=SECS  max-instructions=N
 Example:
   *        timeout=30
@@ -58,15 +41,35 @@ Example:
   smp.elf  vcpus=4 memory=256M
   apic     skip=\"needs an I/O APIC\"
 
-Output: on a terminal, a progress bar on stderr (and a line per failure);
-otherwise one line per finished test on stdout: 'PASS name (0.12 s)',
-'FAIL name: status 4 (triple fault at rip ...)', 'SKIP name: reason'. Then a
-closing line on stdout: 'N passed, M failed', with ', K skipped' if any.
+Output: on a terminal, a progress bar on stderr (and a line per failure); otherwise one line per
+finished test on stdout: 'PASS name (0.12 s)', 'FAIL name: status 4 (triple fault at rip ...)',
+'SKIP name: reason'. Then a closing line on stdout: 'N passed, M failed', with ', K skipped' if
+any (with --tap, as a '# ' comment after the plan and the test lines).
 
-Exit status (the runner's own convention, unlike softvm run): 0 when no
-test failed, 1 when any failed, 2 on a usage error, an unreadable PATH, a
-directory without tests or a bad manifest.
-";
+Exit status (the runner's own convention, unlike softvm run): 0 when no test failed, 1 when any
+failed, 2 on a usage error, an unreadable PATH, a directory without tests or a bad manifest.";
+
+/// `softvm test PATH...`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = AFTER)]
+pub struct TestArgs {
+    /// Test binaries, or directories of *.elf and *.flat files
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// Tests run at once, 1 to 1024 [default: the number of CPUs]
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub jobs: Option<u16>,
+    /// Also write a JUnit XML report to FILE
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Print TAP version 13 instead of PASS/FAIL lines
+    #[arg(long)]
+    pub tap: bool,
+    /// Machine options for every test (the manifest overrides them); the
+    /// timeout defaults to 60 s per test
+    #[command(flatten)]
+    pub machine: MachineOpts,
+}
 
 /// The extension-less name of a test file, if it has a test extension.
 pub fn strip_test_ext(file_name: &str) -> Option<&str> {
@@ -84,98 +87,27 @@ fn is_test_file(p: &Path) -> bool {
         && p.is_file()
 }
 
-pub(crate) fn parse_vcpus(v: &str) -> Option<u32> {
-    v.parse().ok().filter(|n| (1..=255).contains(n))
-}
-
-pub(crate) fn parse_memory(v: &str) -> Option<u64> {
-    crate::cli::parse_size(v).filter(|&m| m >= 2 << 20)
-}
-
-pub(crate) fn parse_timeout(v: &str) -> Option<f64> {
-    v.parse()
-        .ok()
-        .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s < 1e9)
-}
-
-/// The command line of `softvm test`.
-#[derive(Clone, Debug, PartialEq)]
+/// The options of `softvm test`, resolved.
+#[derive(Clone, Debug)]
 struct Options {
     paths: Vec<String>,
     jobs: usize,
-    junit: Option<PathBuf>,
     tap: bool,
-    timeout: f64,
-    vcpus: u32,
-    memory: u64,
-    max_instructions: Option<u64>,
+    /// Every test's machine before its manifest line is applied.
+    base: MachineConfig,
 }
 
-/// Parse the arguments; `Ok(None)` asks for the help text.
-fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
-    let mut o = Options {
-        paths: Vec::new(),
-        jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        junit: None,
-        tap: false,
-        timeout: 60.0,
-        vcpus: 1,
-        memory: 128 << 20,
-        max_instructions: None,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut val = |name: &str| it.next().cloned().ok_or(format!("{name} needs a value"));
-        match a.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "-j" | "--jobs" => {
-                let v = val(a)?;
-                o.jobs = v
-                    .parse()
-                    .ok()
-                    .filter(|&n| (1..=1024).contains(&n))
-                    .ok_or(format!("bad {a}: {v}"))?;
-            }
-            "--junit" => o.junit = Some(PathBuf::from(val(a)?)),
-            "--tap" => o.tap = true,
-            "--timeout" => {
-                let v = val(a)?;
-                o.timeout = parse_timeout(&v).ok_or(format!("bad --timeout: {v}"))?;
-            }
-            "--vcpus" => {
-                let v = val(a)?;
-                o.vcpus = parse_vcpus(&v).ok_or(format!("bad --vcpus: {v}"))?;
-            }
-            "--memory" => {
-                let v = val(a)?;
-                o.memory = parse_memory(&v).ok_or(format!("bad --memory: {v}"))?;
-            }
-            "--max-instructions" => {
-                let v = val(a)?;
-                o.max_instructions = Some(
-                    v.parse()
-                        .ok()
-                        .filter(|&n: &u64| n > 0)
-                        .ok_or(format!("bad --max-instructions: {v}"))?,
-                );
-            }
-            s if s.starts_with('-') && s.len() > 1 => return Err(format!("unknown option {s}")),
-            s => o.paths.push(s.to_string()),
-        }
-    }
-    if o.paths.is_empty() {
-        return Err("test needs at least one PATH".into());
-    }
-    Ok(Some(o))
-}
+/// Seconds a test may run when neither the command line nor the
+/// manifest says.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One test to run.
 #[derive(Clone, Debug)]
 struct Test {
     name: String,
     path: PathBuf,
-    cfg: RunConfig,
-    status: i32,
+    cfg: MachineConfig,
+    status: u64,
     output: Vec<String>,
     skip: Option<String>,
 }
@@ -265,15 +197,18 @@ fn plan(o: &Options) -> Result<Vec<Test>, String> {
                 data,
             });
         }
-        let cfg = RunConfig {
-            vcpus: e.vcpus.unwrap_or(o.vcpus),
-            memory: e.memory.unwrap_or(o.memory),
-            cmdline: e.cmdline.clone().unwrap_or_default(),
-            modules,
-            timeout: Some(Duration::from_secs_f64(e.timeout.unwrap_or(o.timeout))),
-            max_instructions: e.max_instructions.or(o.max_instructions),
-            serial_stdin: false,
-        };
+        let mut cfg = o.base.clone();
+        cfg.vcpus = e.vcpus.unwrap_or(cfg.vcpus);
+        cfg.memory = e.memory.unwrap_or(cfg.memory);
+        if let Some(c) = &e.cpu {
+            cfg.cpu = c.clone();
+        }
+        if let Some(c) = &e.cmdline {
+            cfg.cmdline = c.clone();
+        }
+        cfg.modules.extend(modules);
+        cfg.timeout = e.timeout.or(cfg.timeout).or(Some(DEFAULT_TIMEOUT));
+        cfg.max_instructions = e.max_instructions.or(cfg.max_instructions);
         let name = if name_count[&fname] > 1 {
             path.display().to_string()
         } else {
@@ -307,7 +242,7 @@ fn judge(t: &Test, r: &exec::RunResult) -> Verdict {
         let detail = r
             .message
             .clone()
-            .unwrap_or_else(|| report::status_meaning(r.status));
+            .unwrap_or_else(|| status::meaning(r.status));
         let mut why = format!("status {} ({detail})", r.status);
         if t.status != 1 || r.message.is_none() {
             why.push_str(&format!(", expected {}", t.status));
@@ -329,28 +264,34 @@ fn judge(t: &Test, r: &exec::RunResult) -> Verdict {
 }
 
 fn error(msg: &str) -> i32 {
-    eprintln!("softvm: {msg}");
+    crate::diag(&format!("softvm: {msg}"));
     status::USAGE
 }
 
-/// `softvm test ARGS`; returns the process status.
-pub fn cmd_test(args: &[String]) -> i32 {
-    let o = match parse_args(args) {
-        Ok(Some(o)) => o,
-        Ok(None) => {
-            print!("{HELP}");
-            return 0;
-        }
-        Err(m) => return error(&format!("{m} (see softvm test --help)")),
+/// `softvm test`; returns the process status.
+pub fn cmd_test(a: TestArgs) -> i32 {
+    let mut base = MachineConfig::default();
+    if let Err(e) = a.machine.apply(&mut base) {
+        return error(&format!("{e:#}"));
+    }
+    let o = Options {
+        paths: a.paths,
+        jobs: a
+            .jobs
+            .map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), usize::from),
+        tap: a.tap,
+        base,
     };
     let tests = match plan(&o) {
         Ok(t) => t,
         Err(m) => return error(&m),
     };
-    // Fail early on an unwritable report path.
-    let junit = match &o.junit {
-        Some(p) => match std::fs::File::create(p) {
-            Ok(f) => Some((p.clone(), f)),
+    // Fail early on an unwritable report path; the report itself is
+    // written to a temporary file beside it and renamed into place, so an
+    // interrupted run never leaves a truncated report.
+    let junit = match &a.junit {
+        Some(p) => match report::JunitFile::create(p) {
+            Ok(f) => Some(f),
             Err(e) => return error(&format!("{}: {e}", p.display())),
         },
         None => None,
@@ -358,15 +299,15 @@ pub fn cmd_test(args: &[String]) -> i32 {
     let bar = std::io::stderr().is_terminal()
         && std::env::var_os("TERM").as_deref() != Some("dumb".as_ref());
     let start = Instant::now();
+    let started_at = std::time::SystemTime::now();
     let finished = run_all(tests, o.jobs, Reporter::new_with(o.tap, bar));
     let failed = finished
         .iter()
         .any(|f| matches!(f.verdict, Verdict::Fail(_)));
-    if let Some((p, mut f)) = junit {
-        use std::io::Write;
-        let xml = report::junit(&finished, start.elapsed());
-        if let Err(e) = f.write_all(xml.as_bytes()).and_then(|_| f.flush()) {
-            return error(&format!("{}: {e}", p.display()));
+    if let Some(f) = junit {
+        let xml = report::junit(&finished, start.elapsed(), started_at);
+        if let Err(e) = f.commit(&xml) {
+            return error(&e);
         }
     }
     i32::from(failed)
