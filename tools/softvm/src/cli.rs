@@ -142,16 +142,18 @@ fn cpu_model(s: &str) -> Result<String, ConfigError> {
 /// A clap error as one line for stderr, with clap's suggestion kept.
 pub fn one_line_error(e: &clap::Error, cmd: &str) -> String {
     let text = e.render().to_string();
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-    let first = lines
-        .next()
-        .unwrap_or("invalid command line")
-        .trim_start_matches("error: ")
-        .to_string();
-    let tips: Vec<&str> = lines
-        .filter_map(|l| l.strip_prefix("tip: "))
-        .collect();
-    let mut out = format!("softvm: {first}");
+    let mut main = Vec::new();
+    let mut tips = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            continue;
+        }
+        match line.strip_prefix("tip: ") {
+            Some(t) => tips.push(t.to_string()),
+            None => main.push(line.trim_start_matches("error: ").to_string()),
+        }
+    }
+    let mut out = format!("softvm: {}", main.join(" "));
     if !tips.is_empty() {
         out.push_str(&format!(" ({})", tips.join("; ")));
     }
@@ -182,7 +184,7 @@ pub fn main(argv: Vec<String>) -> i32 {
                 Some(c @ ("run" | "test" | "trace" | "bench" | "demo")) => format!("softvm {c}"),
                 _ => "softvm".to_string(),
             };
-            eprintln!("{}", one_line_error(&e, &cmd));
+            crate::diag(&one_line_error(&e, &cmd));
             return status::USAGE;
         }
     };

@@ -54,5 +54,5 @@ fn bad_options_are_usage_errors() {
 fn help_works() {
     let o = softvm(&["help"]);
     assert_eq!(o.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("softvm run FILE"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Usage: softvm <COMMAND>"));
 }

@@ -315,7 +315,6 @@ fn every_command_has_help() {
         &["help"][..],
         &["--help"],
         &["-h"],
-        &[],
         &["run", "--help"],
         &["run", "-h"],
         &["run", "x.elf", "--vcpus", "2", "--help"],
@@ -323,21 +322,35 @@ fn every_command_has_help() {
         &["test", "--help"],
         &["test", "-h"],
         &["help", "test"],
+        &["trace", "--help"],
+        &["bench", "--help"],
+        &["demo", "--help"],
+        &["help", "demo"],
     ] {
         let o = softvm(args);
         assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
         assert_eq!(stderr(&o), "", "{args:?}");
         let out = stdout(&o);
-        assert!(out.contains("Usage"), "{args:?}: {out}");
-        let want = match args.iter().find(|a| **a == "run" || **a == "test") {
-            Some(&"run") => "softvm run FILE",
-            Some(_) => "softvm test PATH...",
-            None => "softvm run FILE",
+        let cmd = args
+            .iter()
+            .find(|a| ["run", "test", "trace", "bench", "demo"].contains(a));
+        let want = match cmd {
+            Some(&"run") => "Usage: softvm run [OPTIONS] <FILE>",
+            Some(&"test") => "Usage: softvm test [OPTIONS] <PATH>...",
+            Some(&"trace") => "Usage: softvm trace [OPTIONS] <FILE>",
+            Some(&"bench") => "Usage: softvm bench [OPTIONS] <DIR>",
+            Some(_) => "Usage: softvm demo",
+            None => "Usage: softvm <COMMAND>",
         };
         assert!(out.contains(want), "{args:?}: {out}");
     }
-    // The overview lists the test command; each command's text its options.
-    assert!(stdout(&softvm(&["help"])).contains("softvm test PATH..."));
+    // `demo --help` is help, not the demo.
+    assert!(!stdout(&softvm(&["demo", "--help"])).contains("booting"));
+    // The overview lists every command; each command's text its options.
+    let top = stdout(&softvm(&["help"]));
+    for c in ["run", "test", "trace", "demo", "bench", "qemu"] {
+        assert!(top.contains(&format!("  {c} ")), "help lacks {c}: {top}");
+    }
     assert!(stdout(&softvm(&["run", "--help"])).contains("--max-instructions"));
     let t = stdout(&softvm(&["test", "--help"]));
     for w in [
@@ -353,13 +366,71 @@ fn every_command_has_help() {
     // `-h` as the value of --cmdline is not a request for help.
     let o = softvm(&["run", "/nonexistent.elf", "--cmdline", "-h"]);
     assert_eq!(o.status.code(), Some(2));
+    // No command at all: clap's usage on stderr, a usage status.
+    let o = softvm(&[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("Usage: softvm <COMMAND>"));
 }
 
 #[test]
-fn help_for_unknown_command_is_a_usage_error() {
-    let o = softvm(&["help", "frobnicate"]);
-    assert_eq!(o.status.code(), Some(2));
-    one_line_stderr(&o);
+fn version_and_conventional_option_forms() {
+    for v in ["--version", "-V"] {
+        let o = softvm(&[v]);
+        assert_eq!(o.status.code(), Some(0), "{v}");
+        assert_eq!(
+            stdout(&o),
+            format!("softvm {}\n", env!("CARGO_PKG_VERSION")),
+            "{v}"
+        );
+    }
+    // --flag=value and `--` before the file.
+    let p = guest_path("pass.elf");
+    let o = softvm(&["run", "--timeout=20", "--vcpus=2", "--", &p]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "hello from a softvm guest\n");
+}
+
+#[test]
+fn usage_errors_suggest_and_name_ranges() {
+    let p = guest_path("pass.elf");
+    for (args, wants) in [
+        (vec!["run", &p, "--vcpu", "2"], vec!["--vcpu", "--vcpus"]),
+        (vec!["run", &p, "--vcpus", "1000"], vec!["1000", "1 to 255"]),
+        (vec!["run", &p, "--memory", "1K"], vec!["1K", "2M to 64G"]),
+        (vec!["run", &p, "--cpu", "486"], vec!["486", "max", "host"]),
+        (vec!["rnn", &p], vec!["rnn", "run"]),
+        (vec!["help", "frobnicate"], vec!["frobnicate"]),
+    ] {
+        let o = softvm(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert_eq!(stdout(&o), "", "{args:?}");
+        let e = one_line_stderr(&o);
+        for w in wants {
+            assert!(e.contains(w), "{args:?}: {e} lacks {w}");
+        }
+    }
+}
+
+/// `--timeout inf` (or 1e300) used to panic (status 12, or 101 with a
+/// closed stderr): it is a usage error now, whatever stderr is.
+#[test]
+fn absurd_timeouts_are_usage_errors_even_with_stderr_closed() {
+    let p = guest_path("spin.elf");
+    for t in ["inf", "1e300", "NaN", "-1", "0"] {
+        let o = softvm(&["run", &p, "--timeout", t]);
+        assert_eq!(o.status.code(), Some(2), "{t}: {}", stderr(&o));
+        let e = one_line_stderr(&o);
+        assert!(e.contains("--timeout") && e.contains("finite"), "{e}");
+        // stderr a pipe nobody reads: still status 2, never 101.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_softvm"))
+            .args(["run", &p, "--timeout", t])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stderr.take());
+        assert_eq!(child.wait().unwrap().code(), Some(2), "{t} with stderr closed");
+    }
 }
 
 /// Malformed inputs each give status 2, nothing on stdout and one line on
