@@ -38,7 +38,7 @@ pub enum Command {
     /// Run benchmark guests: instructions, MIPS, wall time
     Bench(crate::bench::BenchArgs),
     /// QEMU's command line (-kernel, -smp, -m, -device ..., the probes runners make)
-    #[command(disable_help_flag = true)]
+    #[command(disable_help_flag = true, disable_version_flag = true)]
     Qemu {
         /// QEMU options, e.g. -kernel x.flat -smp 2 -m 256 -serial stdio
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn conformance_dir() -> Option<PathBuf> {
-    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance");
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance");
     d.is_dir().then_some(d)
 }
 

@@ -12,7 +12,7 @@ fn softvm(args: &[&str]) -> std::process::Output {
 
 fn guest(name: &str) -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("../../shared/conformance/{name}.elf"));
+        .join(format!("../../../shared/conformance/{name}.elf"));
     p.exists().then_some(p)
 }
 
@@ -73,11 +73,9 @@ fn page_faults_are_explained_and_json_is_one_object_a_line() {
     let o = softvm(&["trace", exc.to_str().unwrap(), "--json", "--limit", "2000"]);
     let out = String::from_utf8_lossy(&o.stdout);
     for line in out.lines() {
-        assert!(
-            line.starts_with("{\"kind\":") && line.ends_with('}'),
-            "{line}"
-        );
-        assert_eq!(line.matches('"').count() % 2, 0, "{line}");
+        assert!(line.starts_with("{\"kind\":"), "kind first: {line}");
+        let v: serde_json::Value = serde_json::from_str(line).expect(line);
+        assert!(v["kind"].is_string() && v["text"].is_string(), "{line}");
     }
     assert!(out.lines().any(|l| l.contains("\"kind\":\"insn\"")));
     assert!(out.lines().last().unwrap().contains("\"kind\":\"end\""));
