@@ -131,6 +131,12 @@ impl Machine {
         &mut self.bus
     }
 
+    /// The VM, the vCPUs and the devices at once, for a VMM that runs its
+    /// own loop: `vcpu.run()`, then [`Bus::answer`] with the exit.
+    pub fn parts_mut(&mut self) -> (&Vm, &mut [Vcpu], &mut Bus<SerialOut>) {
+        (&self.vm, &mut self.vcpus, &mut self.bus)
+    }
+
     /// The configuration the machine was built from.
     pub fn config(&self) -> &MachineConfig {
         &self.config

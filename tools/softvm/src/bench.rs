@@ -207,10 +207,10 @@ pub fn cmd_bench(a: BenchArgs) -> i32 {
         return status::USAGE;
     }
     if !json {
-        println!(
-            "{:<18} {:>14} {:>10} {:>9}  result",
+        crate::out(&format!(
+            "{:<18} {:>14} {:>10} {:>9}  result\n",
             "guest", "instructions", "wall ms", "MIPS"
-        );
+        ));
     }
     let mut failed = false;
     for e in &entries {
@@ -227,18 +227,18 @@ pub fn cmd_bench(a: BenchArgs) -> i32 {
                 result: &r.verdict,
             };
             match serde_json::to_string(&line) {
-                Ok(j) => println!("{j}"),
+                Ok(j) => crate::out(&format!("{j}\n")),
                 Err(e) => diag(&format!("softvm: {e}")),
             }
         } else {
-            println!(
-                "{:<18} {:>14} {:>10.1} {:>9.1}  {}",
+            crate::out(&format!(
+                "{:<18} {:>14} {:>10.1} {:>9.1}  {}\n",
                 r.name,
                 r.instructions,
                 r.wall.as_secs_f64() * 1e3,
                 mips(&r),
                 r.verdict
-            );
+            ));
         }
     }
     if failed {

@@ -10,8 +10,8 @@ use softvm_machine::{status, End, MachineConfig, DEMO_GUEST};
 /// Runs the demo; 0 when it ran as designed (the guest wrote 0 to the
 /// exit port), otherwise the status `softvm run` would give, explained.
 pub fn run() -> i32 {
-    println!("softvm demo: booting a built-in multiboot guest; each line below is one event.");
-    println!("(mmu = softmmu, cpu = exceptions, io = exits to the VMM, serial = what the guest prints)\n");
+    crate::out("softvm demo: booting a built-in multiboot guest; each line below is one event.\n");
+    crate::out("(mmu = softmmu, cpu = exceptions, io = exits to the VMM, serial = what the guest prints)\n\n");
     let tracer = Tracer::new(
         Box::new(std::io::stdout()),
         TraceOptions {
@@ -27,8 +27,8 @@ pub fn run() -> i32 {
     };
     match crate::trace::trace_image(DEMO_GUEST, &cfg, tracer) {
         Ok(o) if o.end == End::GuestExit(0) => {
-            println!("\nThe guest wrote 0 to the exit port 0xf4: under `softvm run` that is status (0 << 1) | 1 = 1, a pass.");
-            println!("Try `softvm trace FILE` on your own test kernels; `softvm trace --help` lists the options.");
+            crate::out("\nThe guest wrote 0 to the exit port 0xf4: under `softvm run` that is status (0 << 1) | 1 = 1, a pass.\n");
+            crate::out("Try `softvm trace FILE` on your own test kernels; `softvm trace --help` lists the options.\n");
             0
         }
         Ok(o) => {

@@ -21,6 +21,21 @@ pub fn diag(line: &str) {
     let _ = e.flush();
 }
 
+/// The status of a process ended by a closed output pipe, as a shell
+/// reports a death by SIGPIPE (128 + 13).
+pub const BROKEN_PIPE: i32 = 141;
+
+/// Write `text` to stdout. A reader that went away (`| head`) ends the
+/// process at once, quietly, as SIGPIPE would; other errors are ignored.
+pub fn out(text: &str) {
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_all(text.as_bytes()).and_then(|_| o.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(BROKEN_PIPE);
+        }
+    }
+}
+
 /// The name softvm was invoked by (argv[0] without its directory).
 fn invoked_as(argv0: &str) -> &str {
     argv0.rsplit('/').next().unwrap_or(argv0)

@@ -14,10 +14,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-/// The status of a process ended by a closed output pipe, as a shell
-/// reports a death by SIGPIPE (128 + 13).
-const BROKEN_PIPE: i32 = 141;
-
 /// `softvm trace FILE`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Events, one a line: insn (each instruction, disassembled), mmu (page walks \
@@ -75,7 +71,7 @@ impl Tracer {
 
     /// One line of trace: `kind` is a short tag, `text` the explanation,
     /// `fields` the data of the JSON form. A reader that went away (EPIPE)
-    /// ends the process at once with [`BROKEN_PIPE`], as SIGPIPE would.
+    /// ends the process at once with [`crate::BROKEN_PIPE`], as SIGPIPE would.
     fn line(&self, kind: &str, text: &str, fields: Value) {
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         let r = if self.opts.json {
@@ -91,7 +87,7 @@ impl Tracer {
         };
         if let Err(e) = r {
             if e.kind() == std::io::ErrorKind::BrokenPipe {
-                std::process::exit(BROKEN_PIPE);
+                std::process::exit(crate::BROKEN_PIPE);
             }
         }
     }

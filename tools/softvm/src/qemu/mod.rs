@@ -364,7 +364,7 @@ pub fn parse(args: &[String]) -> Result<Request, String> {
 pub fn main(prog: &str, args: &[String]) -> i32 {
     let launch = match parse(args) {
         Ok(Request::Print(text)) => {
-            print!("{text}");
+            crate::out(&text);
             return 0;
         }
         Ok(Request::Run(l)) => l,
