@@ -2,11 +2,11 @@
 //! entry.
 
 use crate::elf::ElfHeader;
-use crate::layout::{
-    ELF64_STACK_BASE, ELF64_STACK_TOP, GDT_ADDR, GDT_SIZE, GIB,
-    MAX_MEM_SIZE, MIN_IDENTITY_MAP, PAGE_SIZE, PDPT_ADDR, PD_ADDR, PML4_ADDR,
-};
 use crate::layout::RamLayout;
+use crate::layout::{
+    ELF64_STACK_BASE, ELF64_STACK_TOP, GDT_ADDR, GDT_SIZE, GIB, MAX_MEM_SIZE, MIN_IDENTITY_MAP,
+    PAGE_SIZE, PDPT_ADDR, PD_ADDR, PML4_ADDR,
+};
 use crate::plan::{check_reserved, check_segments, translate_entry, Plan, Reserved};
 use crate::{cpu, BootState, ImageKind, LoadError, LoadOptions};
 

@@ -1,7 +1,8 @@
 //! The multiboot information structure, memory map and module placement.
 
 use crate::layout::{
-    RamLayout, FOUR_GIB, KIB, MIB, MODULES_MIN_ADDR, MULTIBOOT_INFO_ADDR, MULTIBOOT_INFO_LIMIT, PAGE_SIZE,
+    RamLayout, FOUR_GIB, KIB, MIB, MODULES_MIN_ADDR, MULTIBOOT_INFO_ADDR, MULTIBOOT_INFO_LIMIT,
+    PAGE_SIZE,
 };
 use crate::{LoadError, LoadOptions};
 

@@ -2,8 +2,8 @@
 //! the configuration asked for. Interrupts the devices raise collect in
 //! [`Bus::msi`] for the VMM to send to the local APICs.
 
-use crate::devices::{fw_cfg, ioapic, legacy, pit, serial, testdev};
 use crate::config::{DebugExit, MachineConfig};
+use crate::devices::{fw_cfg, ioapic, legacy, pit, serial, testdev};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -83,7 +83,11 @@ impl<W: Write> Bus<W> {
     /// Answer one exit of a vCPU: complete port and MMIO reads in the
     /// exit's buffer, apply writes, and send the interrupts devices raised
     /// to the local APICs through `apic`.
-    pub fn answer(&mut self, exit: emu_core::VcpuExit<'_>, apic: &emu_core::apic::ApicBus) -> Answer {
+    pub fn answer(
+        &mut self,
+        exit: emu_core::VcpuExit<'_>,
+        apic: &emu_core::apic::ApicBus,
+    ) -> Answer {
         use emu_core::VcpuExit;
         let a = match exit {
             VcpuExit::IoOut(port, data) => match self.write(port, data) {
@@ -231,11 +235,15 @@ impl<W: Write> Bus<W> {
             p if self.debug_exit.is_some_and(|d| d.claims(p)) => 0,
             0x40..=0x43 if self.pit.is_some() => {
                 let t = now();
-                self.pit.as_mut().map_or(0xff, |p| u32::from(p.read(port, t)))
+                self.pit
+                    .as_mut()
+                    .map_or(0xff, |p| u32::from(p.read(port, t)))
             }
             0x61 if self.pit.is_some() => {
                 let t = now();
-                self.pit.as_mut().map_or(0xff, |p| u32::from(p.port61_read(t)))
+                self.pit
+                    .as_mut()
+                    .map_or(0xff, |p| u32::from(p.port61_read(t)))
             }
             p if self.testdev.is_some() && testdev::TestDev::claims_port(p) => self
                 .testdev

@@ -53,7 +53,7 @@ pub enum ConfigError {
 /// Formats a byte count the way people write sizes (`1536M`, `4G`).
 pub fn format_size(bytes: u64) -> String {
     for (shift, unit) in [(40, "T"), (30, "G"), (20, "M"), (10, "K")] {
-        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
             return format!("{}{unit}", bytes >> shift);
         }
     }
@@ -302,7 +302,17 @@ mod tests {
         assert_eq!(parse_size("65536K"), Ok(64 << 20));
         assert_eq!(parse_size("4194304B"), Ok(4 << 20));
         assert_eq!(parse_size("2T"), Ok(2 << 40));
-        for bad in ["", "x", "1Q", "-1", "1..5G", "0", "0M", "99999999999999999999", "1e3"] {
+        for bad in [
+            "",
+            "x",
+            "1Q",
+            "-1",
+            "1..5G",
+            "0",
+            "0M",
+            "99999999999999999999",
+            "1e3",
+        ] {
             assert!(parse_size(bad).is_err(), "{bad:?}");
         }
     }

@@ -134,10 +134,11 @@ pub(crate) fn run(m: Machine, note: Option<&(dyn Fn(String) + Sync)>) -> Outcome
         shared.done_cv.notify_all();
     });
     shared.bus().flush();
-    let (end, message) = shared.end.into_inner().unwrap_or_else(|e| e.into_inner()).unwrap_or((
-        End::Internal,
-        Some("run ended without an outcome".into()),
-    ));
+    let (end, message) = shared
+        .end
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or((End::Internal, Some("run ended without an outcome".into())));
     let message = match (end, message) {
         (End::Timeout, None) => Some(format!(
             "timeout after {:.1} s",

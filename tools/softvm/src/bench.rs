@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 
 /// `softvm bench DIR`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "DIR/manifest.txt lists the guests, lines of `NAME memory=SIZE vcpus=N \
+#[command(
+    after_help = "DIR/manifest.txt lists the guests, lines of `NAME memory=SIZE vcpus=N \
 checksum=HEX|-` (without a manifest: every *.elf in DIR, 128M, one vCPU). Each guest prints \
 `checksum: HEX`; a checksum other than the manifest's, or a status other than 1, is a failure; \
 a guest that prints `skip: REASON` and exits with status 77 is skipped.
 Make the guests with: cargo run --release -p testsuite --example write_bench_guests -- DIR
-Exit status: 0 when every guest passed or was skipped; 14 when one failed; 2 usage error.")]
+Exit status: 0 when every guest passed or was skipped; 14 when one failed; 2 usage error."
+)]
 pub struct BenchArgs {
     /// A directory of benchmark guests
     pub dir: PathBuf,
@@ -247,4 +249,3 @@ pub fn cmd_bench(a: BenchArgs) -> i32 {
         0
     }
 }
-

@@ -9,7 +9,8 @@ use softvm_machine::{status, MachineConfig};
 use std::path::PathBuf;
 use std::time::Duration;
 
-const ABOUT: &str = "softvm — a software x86-64 virtual machine that runs test kernels without /dev/kvm";
+const ABOUT: &str =
+    "softvm — a software x86-64 virtual machine that runs test kernels without /dev/kvm";
 
 const AFTER: &str = "Exit status of run and trace: (v << 1) | 1 when the guest writes v to port 0xf4 \
 (low 8 bits, as QEMU); 0 guest power-off; 2 usage or load error; 4 triple fault; 6 unsupported \

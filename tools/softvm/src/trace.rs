@@ -16,11 +16,13 @@ use std::sync::{Arc, Mutex};
 
 /// `softvm trace FILE`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Events, one a line: insn (each instruction, disassembled), mmu (page walks \
+#[command(
+    after_help = "Events, one a line: insn (each instruction, disassembled), mmu (page walks \
 level by level, page faults with the error code explained, shadow-page installs, MMIO spte hits \
 and generation misses, memslot installs), cpu (exceptions raised and delivered), io (MMIO exits \
 no device claimed), serial (the guest's output), end (how the run ended). The trace stops at once \
-when its reader goes away (e.g. `| head`).")]
+when its reader goes away (e.g. `| head`)."
+)]
 pub struct TraceArgs {
     /// The kernel to run
     pub file: PathBuf,

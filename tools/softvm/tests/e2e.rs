@@ -429,7 +429,11 @@ fn absurd_timeouts_are_usage_errors_even_with_stderr_closed() {
             .spawn()
             .unwrap();
         drop(child.stderr.take());
-        assert_eq!(child.wait().unwrap().code(), Some(2), "{t} with stderr closed");
+        assert_eq!(
+            child.wait().unwrap().code(),
+            Some(2),
+            "{t} with stderr closed"
+        );
     }
 }
 

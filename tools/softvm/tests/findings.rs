@@ -93,7 +93,10 @@ fn softvm_run_keeps_the_8_bit_status_and_says_so() {
     assert_eq!(o.status.code(), Some(1), "QEMU's 8-bit status");
     let e = text(&o.stderr);
     assert_eq!(e.lines().count(), 1, "{e}");
-    assert!(e.contains("0x80") && e.contains("257") && e.contains("8 bits"), "{e}");
+    assert!(
+        e.contains("0x80") && e.contains("257") && e.contains("8 bits"),
+        "{e}"
+    );
     // Below 0x80 the status is whole and stderr silent.
     std::fs::write(&g, exits(0x7f)).unwrap();
     let o = softvm(&[std::ffi::OsStr::new("run"), g.as_os_str()]);
@@ -119,7 +122,9 @@ fn junit_has_timestamp_and_hostname() {
         .find(|l| l.trim_start().starts_with("<testsuite "))
         .unwrap();
     let attr = |k: &str| {
-        let at = suite.find(&format!(" {k}=\"")).unwrap_or_else(|| panic!("{k}: {suite}"));
+        let at = suite
+            .find(&format!(" {k}=\""))
+            .unwrap_or_else(|| panic!("{k}: {suite}"));
         let v = &suite[at + k.len() + 3..];
         v[..v.find('"').unwrap()].to_string()
     };

@@ -92,13 +92,19 @@ fn the_multiboot_map_is_exactly_the_ram_mapped() {
         let called_ram = |a: u64| ram_ranges.iter().any(|&(s, e)| a >= s && a < e);
         // Everything the map calls RAM is mapped RAM.
         for &(s, e) in &ram_ranges {
-            assert!(is_ram(&m, s) && is_ram(&m, e - 1), "{mem:#x}: {s:#x}..{e:#x}");
+            assert!(
+                is_ram(&m, s) && is_ram(&m, e - 1),
+                "{mem:#x}: {s:#x}..{e:#x}"
+            );
         }
         // Every granule of mapped RAM above 1 MiB is RAM in the map, and
         // nothing that is not mapped is.
         let granules = ram_granules(&m);
         for &g in granules.iter().filter(|&&g| g >= 2 * MIB) {
-            assert!(called_ram(g) && called_ram(g + STEP - 1), "{mem:#x}: {g:#x}");
+            assert!(
+                called_ram(g) && called_ram(g + STEP - 1),
+                "{mem:#x}: {g:#x}"
+            );
         }
         for g in (0..8 * GIB / STEP).map(|i| i * STEP) {
             if !granules.contains(&g) {
@@ -149,7 +155,11 @@ fn the_elf64_page_tables_map_every_byte_of_ram() {
             assert_eq!(pdpte & 1, 1, "{mem:#x}: PDPTE for {g:#x}");
             let pde = read_u64(&m, (pdpte & 0x000f_ffff_ffff_f000) + ((g >> 21) & 511) * 8);
             assert_eq!(pde & 0x83, 0x83, "{mem:#x}: PDE for {g:#x}");
-            assert_eq!(pde & 0x000f_ffff_ffe0_0000, g, "{mem:#x}: identity at {g:#x}");
+            assert_eq!(
+                pde & 0x000f_ffff_ffe0_0000,
+                g,
+                "{mem:#x}: identity at {g:#x}"
+            );
         }
         // And the guest really reaches the last byte of RAM.
         let o = m.run();

@@ -61,7 +61,7 @@ fn guest_image() -> Vec<u8> {
     .unwrap()
 }
 
-fn kvm_unit_tests_line<'a>(kernel: &'a str) -> Vec<&'a str> {
+fn kvm_unit_tests_line(kernel: &str) -> Vec<&str> {
     vec![
         "--no-reboot",
         "-nodefaults",
@@ -209,11 +209,12 @@ fn serial_to_a_file_and_without_the_exit_device() {
     ]);
     assert_eq!(o.status.code(), Some(3));
     assert_eq!(text(&o.stdout), "");
-    assert!(std::fs::read_to_string(&log).unwrap().starts_with("cmdline: "));
+    assert!(std::fs::read_to_string(&log)
+        .unwrap()
+        .starts_with("cmdline: "));
     // Without isa-debug-exit port 0xf4 is nothing: the guest's HLT after
     // it, with interrupts off, halts the machine for good (status 10).
     let o = qemu(&["-kernel", k.to_str().unwrap(), "-nographic"]);
     assert_eq!(o.status.code(), Some(10), "{}", text(&o.stderr));
     assert!(text(&o.stdout).starts_with("cmdline: "));
 }
-

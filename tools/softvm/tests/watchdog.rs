@@ -31,7 +31,7 @@ fn cross_modifying_guest() -> Vec<u8> {
     guest::long_mode_smp(
         |a| {
             // mov eax, 0 (b8 00 00 00 00); ret (c3)
-            a.mov(rax, 0xc3_0000_0000_b8u64)?;
+            a.mov(rax, 0xc300_0000_00b8_u64)?;
             a.mov(rbx, ROUTINE)?;
             a.mov(qword_ptr(rbx), rax)?;
             guest::start_aps(a)?;

@@ -48,7 +48,6 @@
 //! firmware reports, and what QEMU does). [`isa_irq_to_gsi`] is that map;
 //! use it for the PIT's IRQ0 and for pc-testdev's interrupt lines.
 
-
 /// Default physical address of the MMIO page.
 pub const IOAPIC_BASE: u64 = loader::layout::IOAPIC_BASE;
 /// Size of the MMIO page.

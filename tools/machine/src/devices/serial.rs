@@ -13,15 +13,35 @@ pub struct Uart<W: Write> {
     rx: Arc<Mutex<VecDeque<u8>>>,
     ier: u8,
     lcr: u8,
-    mcr: u8,
+    mcr: Mcr,
     scr: u8,
     dll: u8,
     dlm: u8,
 }
 
-const LSR_DR: u8 = 1 << 0;
-const LSR_THRE: u8 = 1 << 5;
-const LSR_TEMT: u8 = 1 << 6;
+bitflags::bitflags! {
+    /// The line status register (offset 5).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Lsr: u8 {
+        /// Data ready: a received byte waits in the receive buffer.
+        const DR = 1 << 0;
+        /// Transmitter holding register empty.
+        const THRE = 1 << 5;
+        /// Transmitter empty (holding and shift registers).
+        const TEMT = 1 << 6;
+    }
+
+    /// The modem control register (offset 4): the bits a 16550 has.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Mcr: u8 {
+        const DTR = 1 << 0;
+        const RTS = 1 << 1;
+        const OUT1 = 1 << 2;
+        const OUT2 = 1 << 3;
+        /// Loopback: transmitted bytes stay inside the UART.
+        const LOOP = 1 << 4;
+    }
+}
 
 impl<W: Write> Uart<W> {
     pub fn new(out: W) -> Self {
@@ -30,7 +50,7 @@ impl<W: Write> Uart<W> {
             rx: Arc::new(Mutex::new(VecDeque::new())),
             ier: 0,
             lcr: 0x03,
-            mcr: 0,
+            mcr: Mcr::empty(),
             scr: 0,
             dll: 1,
             dlm: 0,
@@ -76,8 +96,12 @@ impl<W: Write> Uart<W> {
             1 => self.ier,
             2 => 0xc1, // FIFOs enabled, no interrupt pending
             3 => self.lcr,
-            4 => self.mcr,
-            5 => LSR_THRE | LSR_TEMT | if self.rx().is_empty() { 0 } else { LSR_DR },
+            4 => self.mcr.bits(),
+            5 => {
+                let mut lsr = Lsr::THRE | Lsr::TEMT;
+                lsr.set(Lsr::DR, !self.rx().is_empty());
+                lsr.bits()
+            }
             6 => 0xb0, // CTS, DSR, DCD
             _ => self.scr,
         }
@@ -87,7 +111,7 @@ impl<W: Write> Uart<W> {
         match off {
             0 if self.dlab() => self.dll = v,
             // Loopback mode keeps bytes inside the UART.
-            0 if self.mcr & 0x10 == 0 => {
+            0 if !self.mcr.contains(Mcr::LOOP) => {
                 let _ = self.out.write_all(&[v]);
                 if v == b'\n' {
                     let _ = self.out.flush();
@@ -97,7 +121,7 @@ impl<W: Write> Uart<W> {
             1 if self.dlab() => self.dlm = v,
             1 => self.ier = v & 0x0f,
             3 => self.lcr = v,
-            4 => self.mcr = v & 0x1f,
+            4 => self.mcr = Mcr::from_bits_truncate(v),
             7 => self.scr = v,
             _ => {}
         }
@@ -116,6 +140,9 @@ impl<W: Write> Uart<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const LSR_DR: u8 = Lsr::DR.bits();
+    const LSR_THRE: u8 = Lsr::THRE.bits();
 
     #[test]
     fn transmits_and_reports_empty() {

@@ -281,7 +281,11 @@ pub fn parse(args: &[String]) -> Result<Request, String> {
             }
             "display" => match value(opt, &mut it)? {
                 "none" => {}
-                other => return Err(format!("-display {other}: softvm has no display (use -display none)")),
+                other => {
+                    return Err(format!(
+                        "-display {other}: softvm has no display (use -display none)"
+                    ))
+                }
             },
             "vga" | "vnc" | "monitor" => match value(opt, &mut it)? {
                 "none" => {}
@@ -314,7 +318,9 @@ pub fn parse(args: &[String]) -> Result<Request, String> {
                     None => return Err(format!("-accel {v}: no accelerator named")),
                 }
                 if let Some((k, _)) = kv.first() {
-                    return Err(format!("-accel {v}: softvm takes no accelerator property '{k}'"));
+                    return Err(format!(
+                        "-accel {v}: softvm takes no accelerator property '{k}'"
+                    ));
                 }
             }
             "global" => match value(opt, &mut it)? {
@@ -479,7 +485,12 @@ mod tests {
         assert_eq!(launch("-kernel k -m size=4G").config.memory, 4 << 30);
         assert_eq!(launch("-kernel k -m 256M").config.memory, 256 << 20);
         assert_eq!(launch("-kernel k -smp 2,sockets=1").config.vcpus, 2);
-        assert_eq!(launch("-kernel k -smp sockets=2,cores=2,threads=1").config.vcpus, 4);
+        assert_eq!(
+            launch("-kernel k -smp sockets=2,cores=2,threads=1")
+                .config
+                .vcpus,
+            4
+        );
         assert_eq!(launch("-kernel k -smp 1,maxcpus=4").config.vcpus, 1);
         assert!(!launch("-kernel k -machine pit=off").config.pit);
         assert!(!launch("-kernel k -nodefaults").config.serial);
@@ -489,7 +500,13 @@ mod tests {
             Serial::File("/tmp/out".into())
         );
         let d = launch("-kernel k -device isa-debug-exit").config.debug_exit;
-        assert_eq!(d, Some(DebugExit { iobase: 0x501, iosize: 2 }));
+        assert_eq!(
+            d,
+            Some(DebugExit {
+                iobase: 0x501,
+                iosize: 2
+            })
+        );
         for ok in [
             "-kernel k -enable-kvm -accel kvm -M pc,accel=kvm:tcg -overcommit cpu-pm=on",
             "-kernel k -vga none -vnc none -monitor none -name t -cpu host -no-reboot",
@@ -526,7 +543,10 @@ mod tests {
             ("-kernel k -device pci-testdev", "pci-testdev"),
             ("-kernel k -cpu max,+vmx", "max,+vmx"),
             ("-kernel k -smp 300", "Invalid SMP CPUs 300"),
-            ("-kernel k -smp 2,sockets=1,cores=1,threads=1,maxcpus=4", "maxcpus"),
+            (
+                "-kernel k -smp 2,sockets=1,cores=1,threads=1,maxcpus=4",
+                "maxcpus",
+            ),
             ("-kernel k -smp 4,maxcpus=2", "exceeds maxcpus"),
             ("-kernel k -m 1Q", "-m 1Q"),
             ("-kernel k -m 100G", "out of range"),

@@ -53,7 +53,11 @@ This is softvm answering QEMU's command line: a pure-software x86-64 machine (li
 Exit status: (v << 1) | 1 (low 8 bits) when the guest writes v to isa-debug-exit; 0 guest\n\
 power-off; softvm's own outcomes are even: 2 usage or load error, 4 triple fault, 6\n\
 unsupported instruction, 10 guest halted forever, 12 internal error, 124 timeout.\n",
-        version().lines().next().map(|l| format!("{l}\n")).unwrap_or_default()
+        version()
+            .lines()
+            .next()
+            .map(|l| format!("{l}\n"))
+            .unwrap_or_default()
     )
 }
 

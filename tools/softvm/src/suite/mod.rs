@@ -10,9 +10,9 @@ mod manifest;
 mod report;
 
 use crate::cli::MachineOpts;
-use softvm_machine::{status, MachineConfig};
 use manifest::Manifest;
 use report::{Finished, Reporter, Verdict};
+use softvm_machine::{status, MachineConfig};
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -276,9 +276,10 @@ pub fn cmd_test(a: TestArgs) -> i32 {
     }
     let o = Options {
         paths: a.paths,
-        jobs: a
-            .jobs
-            .map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), usize::from),
+        jobs: a.jobs.map_or_else(
+            || std::thread::available_parallelism().map_or(1, |n| n.get()),
+            usize::from,
+        ),
         tap: a.tap,
         base,
     };
