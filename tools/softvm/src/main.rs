@@ -36,7 +36,7 @@ pub fn out(text: &str) {
     }
 }
 
-/// The name softvm was invoked by (argv[0] without its directory).
+/// The name softvm was invoked by (`argv[0]` without its directory).
 fn invoked_as(argv0: &str) -> &str {
     argv0.rsplit('/').next().unwrap_or(argv0)
 }

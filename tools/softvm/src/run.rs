@@ -24,23 +24,32 @@ pub fn report(file: &str, o: &softvm_machine::Outcome) -> i32 {
     o.end.process_status()
 }
 
+/// The configuration from the machine options and the image read from
+/// `file`, with the file name first on a multiboot command line (as
+/// QEMU passes it); on failure, the diagnostic is printed and the usage
+/// status returned.
+pub fn prepare(
+    file: &std::path::Path,
+    opts: &crate::cli::MachineOpts,
+    adjust: impl FnOnce(&mut softvm_machine::MachineConfig),
+) -> Result<(softvm_machine::MachineConfig, Vec<u8>), i32> {
+    let fail = |m: String| {
+        diag(&format!("softvm: {m}"));
+        status::USAGE
+    };
+    let mut cfg = opts.config().map_err(|e| fail(format!("{e:#}")))?;
+    adjust(&mut cfg);
+    let image =
+        std::fs::read(file).map_err(|e| fail(format!("{}: cannot read: {e}", file.display())))?;
+    Ok((with_program_name(&image, file, &cfg), image))
+}
+
 pub fn cmd_run(a: RunArgs) -> i32 {
     let file = a.file.display().to_string();
-    let mut cfg = match a.machine.config() {
-        Ok(c) => c,
-        Err(e) => {
-            diag(&format!("softvm: {e:#}"));
-            return status::USAGE;
-        }
+    let (cfg, image) = match prepare(&a.file, &a.machine, |_| {}) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
-    let image = match std::fs::read(&a.file) {
-        Ok(i) => i,
-        Err(e) => {
-            diag(&format!("softvm: {file}: cannot read: {e}"));
-            return status::USAGE;
-        }
-    };
-    cfg = with_program_name(&image, &a.file, &cfg);
     let mut m = match Machine::boot(&cfg, &image) {
         Ok(m) => m,
         Err(e) => {

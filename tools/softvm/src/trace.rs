@@ -9,7 +9,7 @@ use emu_core::{CpuEvent, CpuSink};
 use iced_x86::{Formatter, IntelFormatter};
 use serde_json::{json, Value};
 use softmmu::{MmuEvent, MmuSink};
-use softvm_machine::{status, with_program_name, Machine, MachineConfig, Outcome};
+use softvm_machine::{status, Machine, MachineConfig, Outcome};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -258,24 +258,14 @@ pub fn cmd_trace(a: TraceArgs) -> i32 {
         opts.mmu = true;
     }
     let file = a.file.display().to_string();
-    let mut cfg = match a.machine.config() {
-        Ok(c) => c,
-        Err(e) => {
-            diag(&format!("softvm: {e:#}"));
-            return status::USAGE;
-        }
-    };
-    cfg.max_instructions = Some(cfg.max_instructions.map_or(a.limit, |m| m.min(a.limit)));
-    let image = match std::fs::read(&a.file) {
-        Ok(i) => i,
-        Err(e) => {
-            diag(&format!("softvm: {file}: cannot read: {e}"));
-            return status::USAGE;
-        }
+    let limit = a.limit;
+    let (cfg, image) = match crate::run::prepare(&a.file, &a.machine, |c| {
+        c.max_instructions = Some(c.max_instructions.map_or(limit, |m| m.min(limit)));
+    }) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
     let tracer = Tracer::new(Box::new(std::io::stdout()), opts);
-    // The guest sees the same command line as under `softvm run`.
-    let cfg = with_program_name(&image, &a.file, &cfg);
     match trace_image(&image, &cfg, tracer) {
         Ok(o) => o.end.process_status(),
         Err(e) => {

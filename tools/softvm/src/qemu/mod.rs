@@ -226,7 +226,7 @@ fn accel_name(a: &str) -> Result<(), String> {
     }
 }
 
-/// Parse a QEMU command line (without argv[0]).
+/// Parse a QEMU command line (without `argv[0]`).
 pub fn parse(args: &[String]) -> Result<Request, String> {
     let mut cfg = MachineConfig {
         debug_exit: None,
