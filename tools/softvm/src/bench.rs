@@ -28,7 +28,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
     /// Stop a guest after SECS seconds (a failure) [default: 600]
-    #[arg(long, value_name = "SECS", value_parser = timeout)]
+    #[arg(long, value_name = "SECS", value_parser = timeout, allow_negative_numbers = true)]
     pub timeout: Option<Duration>,
 }
 

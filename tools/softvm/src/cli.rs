@@ -51,10 +51,10 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct MachineOpts {
     /// vCPUs (1 to 255); vCPU 0 boots, the others wait for INIT and SIPI
-    #[arg(long, value_name = "N", value_parser = vcpus)]
+    #[arg(long, value_name = "N", value_parser = vcpus, allow_negative_numbers = true)]
     pub vcpus: Option<u32>,
     /// Guest RAM (2M to 64G); a bare number is MiB, as QEMU's -m [default: 128M]
-    #[arg(long, value_name = "SIZE", value_parser = memory)]
+    #[arg(long, value_name = "SIZE", value_parser = memory, allow_negative_numbers = true)]
     pub memory: Option<u64>,
     /// CPU model: max or host (both: every feature softvm implements)
     #[arg(long, value_name = "MODEL", value_parser = cpu_model)]
@@ -66,10 +66,10 @@ pub struct MachineOpts {
     #[arg(long = "module", visible_alias = "initrd", value_name = "FILE")]
     pub modules: Vec<PathBuf>,
     /// Stop every vCPU after SECS seconds (status 124)
-    #[arg(long, value_name = "SECS", value_parser = timeout)]
+    #[arg(long, value_name = "SECS", value_parser = timeout, allow_negative_numbers = true)]
     pub timeout: Option<Duration>,
     /// Stop after N instructions of one vCPU (status 8)
-    #[arg(long, value_name = "N", value_parser = count)]
+    #[arg(long, value_name = "N", value_parser = count, allow_negative_numbers = true)]
     pub max_instructions: Option<u64>,
 }
 

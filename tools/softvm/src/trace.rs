@@ -36,7 +36,7 @@ pub struct TraceArgs {
     #[arg(long)]
     pub json: bool,
     /// Stop after N instructions
-    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = limit)]
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = limit, allow_negative_numbers = true)]
     pub limit: u64,
     #[command(flatten)]
     pub machine: MachineOpts,
