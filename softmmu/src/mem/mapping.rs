@@ -38,10 +38,13 @@ unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
-    /// Anonymous zeroed memory, reserved lazily by the host.
+    /// Anonymous zeroed memory, reserved lazily by the host. No swap is
+    /// reserved for it either (`MAP_NORESERVE`): guest RAM is what the
+    /// guest touches, so a machine with more RAM than the host can commit
+    /// still starts, as with KVM and QEMU.
     pub(crate) fn anonymous(len: u64) -> io::Result<Mapping> {
         let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        let map = MmapOptions::new().len(len).map_anon()?;
+        let map = MmapOptions::new().len(len).no_reserve_swap().map_anon()?;
         Ok(Self::from_map(map, len))
     }
 
