@@ -107,8 +107,8 @@ pub mod walker;
 pub use addr::*;
 pub use ctx::*;
 pub use events::{MmuEvent, MmuSink, MmuStats, TlbFlushReason, ZapReason};
-pub use mem::{Backing, GuestMemory, Hva, MemError, MemFlags, PublishMode, GPA_BITS, MAX_MEMSLOTS};
-pub use mmu::{Flush, Mmu, Translation};
+pub use mem::{Backing, GuestMemory, Hva, MemError, MemFlags, GPA_BITS, MAX_MEMSLOTS};
+pub use mmu::{Flush, Mmu, PdpteError, Translation};
 pub use walker::FaultReason;
 
 /// The guest-memory types under their own path (`softmmu::memslot::...`).
@@ -118,6 +118,14 @@ pub mod memslot {
 
 #[cfg(loom)]
 mod loom_models;
+
+// The tests that need this crate's test-only hooks live inside it (the
+// hooks exist only under `cfg(test)`), and share the integration tests'
+// helpers, which name the crate `softmmu`.
+#[cfg(test)]
+extern crate self as softmmu;
+#[cfg(all(test, not(loom)))]
+mod tests;
 
 // vCPUs run on rayon threads and share the memory: these must hold.
 const _: () = {
