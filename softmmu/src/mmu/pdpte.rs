@@ -37,18 +37,25 @@ impl Mmu {
     /// about to be in, if that is PAE paging (nothing to do otherwise). The
     /// CPU calls this for the events listed in this module's docs *before*
     /// committing the register write: on error the registers keep their
-    /// old values and the instruction faults.
+    /// old values and the instruction faults. A VMM may call it outside
+    /// the read section (setting a vCPU's registers); it stays outside.
     pub fn load_pdptes(&mut self, ctx: &PagingCtx) -> Result<(), PdpteError> {
         if ctx.mode() != PagingMode::Pae {
             return Ok(());
         }
+        // A VMM setting registers is outside the read section: enter it
+        // only for the read, or memslot writers would wait for this vCPU.
+        let outside = !self.in_section();
         self.enter();
         let pdpt = Pdptes::pdpt_of(ctx.cr3);
         let regs = self
             .mem
             .slots(&self.reader)
-            .and_then(|slots| Pdptes::read(slots, ctx.cr3))
-            .ok_or(PdpteError::NotRam(pdpt))?;
+            .and_then(|slots| Pdptes::read(slots, ctx.cr3));
+        if outside {
+            self.leave();
+        }
+        let regs = regs.ok_or(PdpteError::NotRam(pdpt))?;
         if let Some((index, entry)) = regs.first_invalid(self.st.phys_bits) {
             return Err(PdpteError::Reserved {
                 index: index as u8,
