@@ -91,7 +91,7 @@ pub fn build_observed(
 }
 
 /// QEMU hands a multiboot kernel the command line "FILE ARGS" (test
-/// kernels such as kvm-unit-tests take argv[0] from it); do the same.
+/// kernels such as kvm-unit-tests take `argv[0]` from it); do the same.
 pub fn with_program_name(image: &[u8], path: &std::path::Path, cfg: &RunConfig) -> RunConfig {
     let mut cfg = cfg.clone();
     if matches!(loader::detect(image), Ok(loader::ImageKind::Multiboot32)) {
