@@ -38,25 +38,33 @@ impl SectionIds {
     /// A fresh, never-issued, non-zero id.
     ///
     /// # Panics
-    /// After 2^64 - 2^20 ids in the whole process (see the module docs).
+    /// After 2^64 - 2^21 ids in the whole process (see the module docs).
     pub(super) fn next(&mut self) -> u64 {
+        self.next_from(&NEXT_BLOCK)
+    }
+
+    /// [`SectionIds::next`] with blocks from `blocks`.
+    fn next_from(&mut self, blocks: &AtomicU64) -> u64 {
         if self.next == self.end {
-            let block = NEXT_BLOCK
+            let block = blocks
                 .fetch_update(Relaxed, Relaxed, |b| b.checked_add(1))
                 .ok()
-                .filter(|&b| b < 1 << (64 - BLOCK_BITS))
+                .filter(|&b| b < LAST_BLOCK)
                 .expect("read-section ids exhausted");
             self.next = block << BLOCK_BITS;
-            // Cannot overflow: block < 2^(64 - BLOCK_BITS) - 1 was checked
-            // above for every block but the last, whose end wraps to 0 and
-            // is only reached after its 2^20 ids, when the next call fails.
-            self.end = self.next.wrapping_add(1 << BLOCK_BITS);
+            // Cannot overflow: block < LAST_BLOCK.
+            self.end = self.next + (1 << BLOCK_BITS);
         }
         let id = self.next;
-        self.next = self.next.wrapping_add(1);
+        self.next += 1;
         id
     }
 }
+
+/// One past the last block handed out: its ids would need bit 64. (The
+/// block below it is the last one; its ids end at `u64::MAX - 2^20 + 1`,
+/// wasting one block to keep the arithmetic unchecked-safe.)
+const LAST_BLOCK: u64 = (1 << (64 - BLOCK_BITS)) - 1;
 
 #[cfg(all(test, not(loom)))]
 mod tests {
@@ -76,5 +84,25 @@ mod tests {
             }
         }
         assert!(!seen.contains(&0));
+    }
+
+    /// At the end of the id space a request fails instead of wrapping to
+    /// ids already issued (the old `mmu serial << 40 | count` scheme
+    /// wrapped: MMU number 2^24 + 1 reused the ids of MMU number 1).
+    #[test]
+    fn the_last_block_is_used_up_and_then_ids_are_refused() {
+        let blocks = AtomicU64::new(LAST_BLOCK - 1);
+        let mut ids = SectionIds::new();
+        let first = ids.next_from(&blocks);
+        assert_eq!(first, (LAST_BLOCK - 1) << BLOCK_BITS);
+        let mut last = first;
+        for _ in 1..1u64 << BLOCK_BITS {
+            let id = ids.next_from(&blocks);
+            assert_eq!(id, last + 1);
+            last = id;
+        }
+        assert_eq!(last, u64::MAX - (1 << BLOCK_BITS));
+        let refused = std::panic::catch_unwind(move || ids.next_from(&blocks));
+        assert!(refused.is_err(), "no id after the last block");
     }
 }
