@@ -93,8 +93,32 @@ fn pae_vcpu(vm: &Vm, root: u64) -> Vcpu {
     // Vector 13: a 32-bit interrupt gate to GP_HANDLER in segment 8.
     let gate = (GP_HANDLER & 0xffff) | 8 << 16 | 0x8e00 << 32 | (GP_HANDLER >> 16) << 48;
     put64(vm, IDT + 13 * 8, gate);
+    let idt = DTable {
+        base: IDT,
+        limit: 0xff,
+    };
+    let code32 = Segment::flat(8, 0xb, true, false);
+    let paging = Paging {
+        cr0: 0x8000_0011, // PG, ET, PE
+        cr3: root,
+        cr4: 0x20, // PAE
+        efer: 0,
+    };
+    paged_vcpu(vm, code32, idt, paging)
+}
+
+/// The paging registers of a test vCPU.
+struct Paging {
+    cr0: u64,
+    cr3: u64,
+    cr4: u64,
+    efer: u64,
+}
+
+/// A vCPU at CODE with flat data segments, the GDT, stack, `code` as CS,
+/// `idt` and the paging registers `p`.
+fn paged_vcpu(vm: &Vm, code: Segment, idt: DTable, p: Paging) -> Vcpu {
     let mut vcpu = vm.create_vcpu(0);
-    let code = Segment::flat(8, 0xb, true, false);
     let data = Segment::flat(0x10, 0x3, true, false);
     let sregs = vcpu.get_sregs();
     vcpu.set_sregs(&Sregs {
@@ -108,14 +132,11 @@ fn pae_vcpu(vm: &Vm, root: u64) -> Vcpu {
             base: GDT,
             limit: 0x1f,
         },
-        idt: DTable {
-            base: IDT,
-            limit: 0xff,
-        },
-        cr0: 0x8000_0011, // PG, ET, PE
-        cr3: root,
-        cr4: 0x20, // PAE
-        efer: 0,
+        idt,
+        cr0: p.cr0,
+        cr3: p.cr3,
+        cr4: p.cr4,
+        efer: p.efer,
         ..sregs
     });
     vcpu.set_regs(&Regs {
@@ -239,33 +260,14 @@ fn invpcid_type_3_keeps_global_translations() {
         put64(&vm, 0x4000 + 8 * i, (i << 12) | P | RW);
     }
     put64(&vm, 0x4000 + 8 * (DATA >> 12), FRAME_A | P | RW | G);
-    let mut vcpu = vm.create_vcpu(0);
     let code64 = Segment::flat(0x18, 0xb, false, true);
-    let data = Segment::flat(0x10, 0x3, true, false);
-    let sregs = vcpu.get_sregs();
-    vcpu.set_sregs(&Sregs {
-        cs: code64,
-        ds: data,
-        es: data,
-        ss: data,
-        fs: data,
-        gs: data,
-        gdt: DTable {
-            base: GDT,
-            limit: 0x1f,
-        },
-        cr0: 0x8000_0011,
+    let paging = Paging {
+        cr0: 0x8000_0011, // PG, ET, PE
         cr3: 0x1000,
         cr4: 0x20 | 0x80 | 1 << 17, // PAE, PGE, PCIDE
         efer: 0x500,                // LME, LMA
-        ..sregs
-    });
-    vcpu.set_regs(&Regs {
-        rip: CODE,
-        rsp: STACK,
-        rflags: 2,
-        ..Default::default()
-    });
+    };
+    let mut vcpu = paged_vcpu(&vm, code64, DTable::default(), paging);
     assert_eq!(
         run(&mut vcpu),
         vec![(0x80, 0xaaaa), (0x81, 0xaaaa), (0x82, 0xbbbb)]

@@ -8,13 +8,6 @@ mod common;
 use common::*;
 use softmmu::walker::Pdptes;
 use softmmu::*;
-use std::sync::Arc;
-
-fn setup() -> (Arc<GuestMemory>, Mmu) {
-    let mem = guest(0x80_0000);
-    let mmu = Mmu::new(mem.clone());
-    (mem, mmu)
-}
 
 #[test]
 fn a_page_fault_drops_the_cached_translation_of_its_page() {

@@ -13,7 +13,7 @@ mod warnings;
 mod wrap;
 
 use crate::mem::PublishMode;
-use crate::{Backing, Gpa, GuestMemory, MemFlags};
+use crate::{spte, Backing, Gpa, GuestMemory, MemFlags, MmuEvent};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -87,4 +87,17 @@ fn memory(ram: u64, mode: PublishMode) -> Arc<GuestMemory> {
     idle_update(&mem);
     mem.set_publish_mode(mode);
     mem
+}
+
+/// The generations of the MMIO sptes installed among `events`.
+fn mmio_installs(events: &[MmuEvent]) -> Vec<u64> {
+    events
+        .iter()
+        .filter_map(|e| match *e {
+            MmuEvent::SpteInstall { spte: s, .. } if spte::is_mmio_spte(s) => {
+                Some(spte::get_mmio_spte_generation(s))
+            }
+            _ => None,
+        })
+        .collect()
 }

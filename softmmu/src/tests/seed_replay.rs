@@ -11,7 +11,7 @@
 //! cached "MMIO" under it, and that spte answers for RAM.
 
 use super::common::*;
-use super::{memory, Writer};
+use super::{memory, mmio_installs, Writer};
 use crate::mem::PublishMode;
 use crate::mmu::test_hooks::Pause;
 use crate::*;
@@ -77,18 +77,6 @@ fn replay(mode: PublishMode) -> Outcome {
         events: rec.take(),
         before,
     }
-}
-
-fn mmio_installs(events: &[MmuEvent]) -> Vec<u64> {
-    events
-        .iter()
-        .filter_map(|e| match *e {
-            MmuEvent::SpteInstall { spte: s, .. } if spte::is_mmio_spte(s) => {
-                Some(spte::get_mmio_spte_generation(s))
-            }
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]

@@ -6,14 +6,16 @@
 use super::common::*;
 use super::Writer;
 use crate::*;
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
-#[test]
-fn an_update_that_starts_from_an_odd_generation_is_counted() {
+/// A vCPU inside its section, and a first update (slot 1) published and
+/// waiting for it; `second` then starts a second update of slot 2.
+fn overlap(second: fn(&GuestMemory)) -> (Arc<GuestMemory>, u64, Mmu, Writer, JoinHandle<()>) {
     let mem = guest(0x10_0000);
     let g0 = mem.generation();
     let mut mmu = Mmu::new(mem.clone());
     mmu.enter();
-    // The first writer publishes (odd) and waits for this vCPU.
     let first = Writer::default();
     first.start_and_wait_published(&mem, |m| {
         m.set_user_memory_region(
@@ -25,14 +27,17 @@ fn an_update_that_starts_from_an_odd_generation_is_counted() {
         )
         .unwrap()
     });
-    assert_eq!(mem.generation_warnings(), 0);
-    // The second one ignores the lock and finds the odd generation.
-    let second = std::thread::spawn({
-        let mem = mem.clone();
-        move || {
-            mem.set_user_memory_region_unlocked(2, MemFlags::empty(), 0x30_0000, 0x1000)
-                .unwrap()
-        }
+    let m = mem.clone();
+    let second = std::thread::spawn(move || second(&m));
+    (mem, g0, mmu, first, second)
+}
+
+#[test]
+fn an_update_that_starts_from_an_odd_generation_is_counted() {
+    // The second writer ignores the lock and finds the odd generation.
+    let (mem, g0, mut mmu, first, second) = overlap(|m| {
+        m.set_user_memory_region_unlocked(2, MemFlags::empty(), 0x30_0000, 0x1000)
+            .unwrap()
     });
     // It still publishes an odd generation while it waits.
     while mem.generation() != g0 + 3 {
@@ -51,37 +56,22 @@ fn an_update_that_starts_from_an_odd_generation_is_counted() {
 
 #[test]
 fn serialised_updates_never_warn() {
-    let mem = guest(0x10_0000);
-    let mut mmu = Mmu::new(mem.clone());
-    mmu.enter();
-    let first = Writer::default();
-    first.start_and_wait_published(&mem, |m| {
+    // A second, locked writer waits for the first instead.
+    let (mem, g0, mut mmu, first, second) = overlap(|m| {
         m.set_user_memory_region(
-            1,
+            2,
             MemFlags::empty(),
-            Gpa::new(0x20_0000),
+            Gpa::new(0x30_0000),
             0x1000,
             Backing::Anonymous,
         )
         .unwrap()
     });
-    // A second, locked writer waits for the first instead.
-    let second = std::thread::spawn({
-        let mem = mem.clone();
-        move || {
-            mem.set_user_memory_region(
-                2,
-                MemFlags::empty(),
-                Gpa::new(0x30_0000),
-                0x1000,
-                Backing::Anonymous,
-            )
-            .unwrap()
-        }
-    });
     std::thread::sleep(std::time::Duration::from_millis(20));
+    assert_eq!(mem.generation(), g0 + 1, "the second waits for the lock");
     mmu.leave();
     first.join();
     second.join().unwrap();
     assert_eq!(mem.generation_warnings(), 0);
+    assert_eq!(mem.generation(), g0 + 4);
 }

@@ -17,7 +17,7 @@
 //! which must be caught.
 
 use super::common::*;
-use super::{advance_to, idle_update, memory, Writer};
+use super::{advance_to, idle_update, memory, mmio_installs, Writer};
 use crate::mem::PublishMode;
 use crate::mmu::test_hooks::Pause;
 use crate::spte::MMIO_GEN_MASK;
@@ -76,19 +76,6 @@ impl Setup {
 
 fn is_ram(t: Translation) -> bool {
     matches!(t, Translation::Ram { gpa, .. } if gpa == Gpa::new(GPA))
-}
-
-/// The generations of the MMIO sptes installed among `events`.
-fn mmio_installs(events: &[MmuEvent]) -> Vec<u64> {
-    events
-        .iter()
-        .filter_map(|e| match *e {
-            MmuEvent::SpteInstall { spte: s, .. } if spte::is_mmio_spte(s) => {
-                Some(spte::get_mmio_spte_generation(s))
-            }
-            _ => None,
-        })
-        .collect()
 }
 
 /// Scenario 1: a vCPU that entered before the wrapping update translates
