@@ -34,6 +34,10 @@ impl Writer {
         let m = mem.clone();
         let h = std::thread::spawn(move || update(&m));
         while mem.generation() == before {
+            let ended = h.is_finished();
+            if ended && mem.generation() == before {
+                panic!("the update ended without publishing");
+            }
             std::thread::yield_now();
         }
         *self.0.lock().unwrap() = Some(h);
