@@ -21,7 +21,9 @@ pub trait MmuSink: Send + Sync {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ZapReason {
     /// The MMIO generation stored in sptes wrapped around to 0; an spte made a
-    /// full cycle ago could match again, so every shadow page goes first.
+    /// full cycle ago (or from the old memslots during the wrapping update)
+    /// could match again, so every shadow page goes, once that update's
+    /// grace period is over.
     GenerationWrap,
     /// The shadow cache reached its size limit and was emptied.
     CacheFull,
