@@ -120,16 +120,17 @@ fn slots(generation: u64, is_ram: bool) -> Arc<Slots> {
 /// One translation of a gfn by a vCPU, in the seed's reader order: decide
 /// RAM or MMIO from the copy the vCPU holds, *then* read the generation of
 /// the copy published now to tag the MMIO spte (none while it is odd).
-/// `zap_epoch` is observed first, as `Mmu::translate` does. Returns the
-/// zap epoch seen and the MMIO spte made, if any.
+/// `zap_epoch` is observed after the copy is loaded and before it is used,
+/// as `Mmu::translate` does. Returns the zap epoch seen and the MMIO spte
+/// made, if any.
 fn translate(
     cell: &RcuCell<Slots>,
     reader: &mut crate::srcu::SrcuReader,
     zap_epoch: &AtomicUsize,
 ) -> (usize, Option<u64>) {
     reader.enter();
-    let seen_zap = zap_epoch.load(Acquire);
     let slots = cell.read(reader).expect("inside a section");
+    let seen_zap = zap_epoch.load(Acquire);
     let is_ram = slots.is_ram;
     assert!(
         !slots.retired.load(Relaxed),
