@@ -159,6 +159,22 @@ impl<T> RcuCell<T> {
         }
     }
 
+    /// A counted reference to the current value, taken inside `reader`'s
+    /// section (which keeps the value alive while the count is added), so
+    /// that no writers' lock is needed. `None` outside a section.
+    #[cfg(test)]
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn clone_current(&self, reader: &SrcuReader) -> Option<Arc<T>> {
+        let current: *const T = self.read(reader)?;
+        // SAFETY: `current` came from `Arc::into_raw` and is kept alive by
+        // the cell's count until a grace period that waits for `reader`'s
+        // open section; we add our own count while it is open.
+        unsafe {
+            Arc::increment_strong_count(current);
+            Some(Arc::from_raw(current))
+        }
+    }
+
     /// Publishes `new`, runs `published` (still before the grace period),
     /// waits for a grace period, and returns the old value, which no reader
     /// can still see.
