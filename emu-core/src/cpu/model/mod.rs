@@ -92,7 +92,7 @@ pub struct CpuModel {
     pub stepping: u32,
     /// The advertised features (all implemented).
     pub features: FeatureSet,
-    /// MAXPHYADDR (CPUID 0x8000_0008 EAX[7:0]).
+    /// MAXPHYADDR (CPUID 0x8000_0008 EAX bits 7:0).
     pub phys_bits: u8,
     /// The brand string (CPUID 0x8000_0002..4).
     pub brand: String,
