@@ -24,12 +24,12 @@ mod step;
 
 pub use forms::{fp_candidates, fp_exclusions, fp_forms, ready, FpKind, FpOptions};
 
-use super::alu::{BUF, BUF_LEN};
+use super::alu::{fold_buffer, show_trace, stash_pool, BUF, BUF_LEN, POOL, TRACE, TRACE_MAX};
 use crate::gen::fp::check::fsw_undefined;
 use crate::gen::fp::{state, unit, values, Unit};
 use crate::gen::Rng;
 use crate::guest;
-use crate::kvm::kit::{Kit, Stash, SCRATCH};
+use crate::kvm::kit::{Kit, Stash};
 use forms::{depth_after, START_DEPTH};
 use iced_x86::code_asm::*;
 use iced_x86::{Code, Instruction, Register};
@@ -43,27 +43,6 @@ const FX_DUMP: u64 = guest::DATA + 0x4_1200;
 const ENV: u64 = guest::DATA + 0x4_1400;
 /// FXSAVE64 area of the per-step digest when tracing.
 const FX_TRACE: u64 = guest::DATA + 0x4_1600;
-/// Per-step digests when tracing.
-const TRACE: u64 = SCRATCH + 0x4000;
-const TRACE_MAX: usize = 0x7000 / 8;
-
-/// Registers random instructions may use (RSP, R12, R14 and R15 are the
-/// program's own).
-pub(crate) const POOL: [Register; 12] = [
-    Register::RAX,
-    Register::RBX,
-    Register::RCX,
-    Register::RDX,
-    Register::RSI,
-    Register::RDI,
-    Register::RBP,
-    Register::R8,
-    Register::R9,
-    Register::R10,
-    Register::R11,
-    Register::R13,
-];
-
 /// The initial state: random, with every exception masked and none
 /// pending; x87 programs start with [`START_DEPTH`] values on the stack.
 fn initial_state(rng: &mut Rng, kind: FpKind) -> Vec<u8> {
@@ -244,15 +223,7 @@ pub fn fp_program_from(
                 step += 1;
             }
             a.fxsave64(ptr(FX_DUMP))?;
-            let names = [
-                "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9", "r10", "r11", "r13",
-            ];
-            for (name, r) in names
-                .iter()
-                .zip([rax, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r13])
-            {
-                st.put(a, name, r)?;
-            }
+            stash_pool(a, &mut st)?;
             // The compared parts of the final state: FCW, FSW and the tags
             // (not FOP), MXCSR (not MXCSR_MASK, a model property), the
             // ST(i) without their reserved bytes, the XMM registers.
@@ -272,23 +243,13 @@ pub fn fp_program_from(
                 st.mem(a, &format!("xmm{i}.hi"), FX_DUMP + 168 + 16 * i)?;
             }
             a.xor(r15, r15)?;
-            a.mov(ecx, BUF_LEN / 8)?;
-            a.mov(rsi, r14)?;
-            let mut lp = a.create_label();
-            a.set_label(&mut lp)?;
-            a.xor(r15, qword_ptr(rsi))?;
-            a.rol(r15, 1)?;
-            a.add(rsi, 8)?;
-            a.dec(ecx)?;
-            a.jnz(lp)?;
+            fold_buffer(a)?;
             st.put(a, "buffer", r15)?;
             Ok(())
         })?;
         st.print(a, &k)?;
         if opts.trace {
-            for i in 0..listing.len().min(TRACE_MAX) {
-                k.show_mem(a, &format!("step {i}"), TRACE + 8 * i as u64)?;
-            }
+            show_trace(a, &k, listing.len())?;
         }
         guest::exit(a, 0)
     })?;
