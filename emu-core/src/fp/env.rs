@@ -53,7 +53,8 @@ impl Precision {
 }
 
 /// Which NaN an operation with NaN operands returns (Intel SDM Vol. 1,
-/// Table 4-7).
+/// Table 4-7); it also tells the x87's store responses from SSE's (PE
+/// with an unmasked overflow or underflow).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NanRule {
     /// SSE: the first source operand's NaN if it is one, else the second's;

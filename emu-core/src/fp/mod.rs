@@ -47,10 +47,11 @@
 //!   `32 + d mod 32` places;
 //! - of two x87 NaNs with equal significands the positive one is returned;
 //! - the reserved precision-control encoding 1 rounds to 64 bits;
-//! - an unmasked overflow or underflow whose destination is not an x87
-//!   register (an SSE result, an x87 store to memory) reports OE or UE
-//!   alone, without PE (for SSE this was measured once with a `SIGFPE`
-//!   handler reading MXCSR; the tests cannot trap);
+//! - an unmasked overflow or underflow whose result is not written
+//!   reports PE along with OE or UE when the result is inexact on SSE,
+//!   never on the x87's stores to memory (for SSE this was measured with
+//!   a `SIGFPE` handler reading MXCSR, outside these tests, which cannot
+//!   trap);
 //! - an x87 register result still out of range after the unmasked
 //!   response's 24576 adjustment (FSCALE) becomes an infinity or a zero.
 

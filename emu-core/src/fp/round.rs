@@ -3,7 +3,7 @@
 //! it), flush-to-zero, the masked defaults, and the x87's
 //! exponent-adjusted results for unmasked overflow and underflow.
 
-use super::env::{Flags, Fp, Round};
+use super::env::{Flags, Fp, NanRule, Round};
 use super::format::{Float, Fmt, Val};
 
 /// The bias adjustment of the x87's unmasked overflow and underflow
@@ -94,7 +94,7 @@ impl Fp {
             q += 1;
         }
         if q + bit_len(rd.r) - 1 > fmt.emax {
-            return self.overflow(fmt, sign, sig, e);
+            return self.overflow(fmt, sign, sig, e, rd.inexact);
         }
         if msb < fmt.emin {
             // Tiny after rounding: the result rounded to `p` bits with an
@@ -106,11 +106,12 @@ impl Fp {
                 if !self.env.masked(Flags::UE) {
                     // Unmasked: UE whether exact or not. The x87 delivers
                     // the result scaled up to its registers; elsewhere
-                    // nothing is written and only UE is reported.
+                    // nothing is written.
                     self.raise(Flags::UE);
                     if F::IS_F80 {
                         return self.rebias(fmt, sign, sig, e + X87_BIAS_ADJUST);
                     }
+                    self.unwritten_inexact(unb.inexact);
                     return F::zero(sign);
                 } else if self.env.ftz {
                     self.raise(Flags::UE | Flags::PE);
@@ -133,12 +134,13 @@ impl Fp {
     /// The overflow responses: unmasked on an F80 result, the value with
     /// its exponent reduced by 24576; masked, infinity or the largest
     /// finite value, by rounding direction.
-    fn overflow<F: Float>(&mut self, fmt: Fmt, sign: bool, sig: u128, e: i32) -> F {
+    fn overflow<F: Float>(&mut self, fmt: Fmt, sign: bool, sig: u128, e: i32, inexact: bool) -> F {
         if !self.env.masked(Flags::OE) {
             self.raise(Flags::OE);
             if F::IS_F80 {
                 return self.rebias(fmt, sign, sig, e - X87_BIAS_ADJUST);
             }
+            self.unwritten_inexact(inexact);
             return F::inf(sign);
         }
         self.raise(Flags::OE | Flags::PE);
@@ -158,6 +160,16 @@ impl Fp {
                 (1u64 << (p - 1) << 1).wrapping_sub(1),
                 fmt.emax - p + 1,
             )
+        }
+    }
+
+    /// PE with an unmasked overflow or underflow whose result is not
+    /// written: SSE reports it when the result rounded with an unbounded
+    /// exponent is inexact; the x87's stores to memory never do (both
+    /// measured).
+    fn unwritten_inexact(&mut self, inexact: bool) {
+        if inexact && self.env.nan == NanRule::Sse {
+            self.raise(Flags::PE);
         }
     }
 

@@ -181,3 +181,22 @@ fn integers_and_compares() {
     assert_eq!(fp.scale(s, e), F80::new(0x4005, 0xc000_0000_0000_0000));
     assert_eq!(fp.flags, Flags::NONE);
 }
+
+#[test]
+fn unmasked_sse_overflow_and_underflow_flags() {
+    // Measured with a SIGFPE handler on an AMD host: PE joins OE or UE
+    // when the result is inexact.
+    let unmasked = |bit: u32| Fp::new(Env::sse(MXCSR & !(1 << bit)));
+    let mut fp = unmasked(10);
+    fp.mul(F32(0x7f7f_ffff), F32(0x3fff_ffff));
+    assert_eq!(fp.flags, Flags::OE | Flags::PE);
+    let mut fp = unmasked(10);
+    fp.mul(F32(0x7f00_0001), F32(0x4000_0000));
+    assert_eq!(fp.flags, Flags::OE, "exact overflow");
+    let mut fp = unmasked(11);
+    fp.mul(F32(0x00ff_ffff), F32(0x3eaa_aaab));
+    assert_eq!(fp.flags, Flags::UE | Flags::PE);
+    let mut fp = unmasked(11);
+    fp.mul(F32(0x0080_0002), F32(0x3f00_0000));
+    assert_eq!(fp.flags, Flags::UE, "exact tiny result");
+}
