@@ -5,7 +5,7 @@
 //! HSUB; ROUND; DPPS/DPPD; LDMXCSR/STMXCSR.
 //!
 //! Every value is computed by softvm's soft-float core ([`crate::fp`])
-//! with the MXCSR's rounding, DAZ and FTZ; [`mxcsr`] decides which flags
+//! with the MXCSR's rounding, DAZ and FTZ; `mxcsr.rs` decides which flags
 //! an instruction sets and whether it completes or raises #XM/#UD.
 //! Bitwise operations, moves, shuffles, blends and inserts on floating-
 //! point data are the SIMD family's.
