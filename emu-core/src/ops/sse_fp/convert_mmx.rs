@@ -3,11 +3,11 @@
 //! xmm/m128).
 //!
 //! They are SSE instructions (CR0.EM or CR4.OSFXSR clear: #UD; CR0.TS:
-//! #NM) that also take #MF for a pending x87 exception (Intel SDM Vol. 3B,
-//! Table 23-4/23-5). Those that read or write an MMX register put the x87
-//! unit in MMX state (TOP = 0, every register valid), even when an
-//! unmasked SIMD exception then stops them; CVTPI2PS and CVTPI2PD from
-//! memory leave the x87 state alone (both measured).
+//! #NM, Intel SDM Vol. 3B, Table 23-4/23-5). Those that read or write an
+//! MMX register also take #MF for a pending x87 exception, and put the
+//! x87 unit in MMX state (TOP = 0, every register valid), even when an
+//! unmasked SIMD exception then stops them. CVTPI2PS and CVTPI2PD from
+//! memory do neither (measured).
 
 use super::lanes::{int32, set_mm, set_xmm, src, with_int32, xmm, Lane};
 use super::mxcsr::Mxcsr;
@@ -16,18 +16,23 @@ use crate::exec::{Exec, Handler};
 use crate::fp::{F32, F64};
 use iced_x86::{Code, Instruction, OpKind};
 
-/// The checks of an SSE instruction with an MMX operand.
-fn check(x: &mut Exec) -> ExecResult {
+/// The checks of an SSE instruction; #MF too when it uses an MMX
+/// register.
+fn check(x: &mut Exec, mmx: bool) -> ExecResult {
     x.sse_check()?;
-    x.mmx_check()
+    if mmx {
+        x.mmx_check()?;
+    }
+    Ok(())
 }
 
 /// CVTPI2PS (`G` = F32: the low two lanes, the upper half kept) and
 /// CVTPI2PD (`G` = F64: the whole register; exact).
 fn pi_to_float<G: Lane>(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    check(x)?;
+    let mmx = ins.op1_kind() == OpKind::Register;
+    check(x, mmx)?;
     let b = src(x, ins, 1)?;
-    if ins.op1_kind() == OpKind::Register {
+    if mmx {
         x.cpu.fpu.enter_mmx();
     }
     let d = ins.op0_register();
@@ -44,7 +49,7 @@ fn pi_to_float<G: Lane>(x: &mut Exec, ins: &Instruction) -> ExecResult {
 /// CVT(T)PS2PI, CVT(T)PD2PI: the low two lanes to two 32-bit integers in
 /// an MMX register.
 fn float_to_pi<F: Lane, const TRUNC: bool>(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    check(x)?;
+    check(x, true)?;
     let b = src(x, ins, 1)?;
     x.cpu.fpu.enter_mmx();
     let mut m = Mxcsr::new(x);
