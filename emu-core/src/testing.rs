@@ -54,6 +54,21 @@ pub fn step64_fp(
     code: &[u8],
     mem: &mut FlatMem,
 ) -> Result<(), StepError> {
+    let cr4 = CR4_OSFXSR | if osxmmexcpt { CR4_OSXMMEXCPT } else { 0 };
+    step64_cr(regs, fpu, CR0_NE | CR0_MP, cr4, code, mem)
+}
+
+/// [`step64_fp`] with the floating-point control bits of CR0 (MP, EM, TS,
+/// NE) and CR4 (OSFXSR, OSXMMEXCPT) given: `cr0_fp` and `cr4_fp` are ORed
+/// into the bits 64-bit mode needs.
+pub fn step64_cr(
+    regs: &mut Regs,
+    fpu: &mut Fpu,
+    cr0_fp: u64,
+    cr4_fp: u64,
+    code: &[u8],
+    mem: &mut FlatMem,
+) -> Result<(), StepError> {
     let other = |e: softmmu::MemError| StepError::Other(e.to_string());
     let gm = GuestMemory::new();
     let page = |a: u64| a & !(PAGE_SIZE - 1);
@@ -98,8 +113,8 @@ pub fn step64_fp(
     let mut s = Sregs {
         cs: Segment::flat(8, 0xb, false, true),
         ds: Segment::flat(0x10, 0x3, true, false),
-        cr0: CR0_PE | CR0_ET | CR0_NE | CR0_MP,
-        cr4: CR4_PAE | CR4_OSFXSR | if osxmmexcpt { CR4_OSXMMEXCPT } else { 0 },
+        cr0: CR0_PE | CR0_ET | cr0_fp,
+        cr4: CR4_PAE | cr4_fp,
         efer: EFER_LME | EFER_LMA,
         ..cpu.get_sregs()
     };

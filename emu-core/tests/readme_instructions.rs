@@ -19,6 +19,7 @@ fn title(family: &str) -> &'static str {
         "mov" => "Data movement",
         "muldiv" => "Multiply and divide",
         "shift" => "Shifts and rotates",
+        "sse_fp" => "SSE floating point (SSE to SSE4.1)",
         "stack" => "Stack and flags",
         "string" => "String instructions",
         "system" => "System instructions",

@@ -14,6 +14,7 @@ pub mod msr;
 pub mod muldiv;
 pub mod segload;
 pub mod shift;
+pub mod sse_fp;
 pub mod stack;
 pub mod string;
 pub mod system;
@@ -37,6 +38,8 @@ pub(crate) fn register_all(t: &mut TableBuilder) {
     muldiv::register(t);
     t.family("shift");
     shift::register(t);
+    t.family("sse_fp");
+    sse_fp::register(t);
     t.family("stack");
     stack::register(t);
     t.family("string");
