@@ -96,6 +96,7 @@ pub fn step64(regs: &mut Regs, code: &[u8], mem: &mut FlatMem) -> Result<(), Ste
         1,
         std::sync::Arc::new(crate::apic::ApicBus::new()),
         &crate::cpu::model::CpuModel::host(),
+        crate::system::entropy::DEFAULT_SEED,
     );
     mmu.set_phys_addr_bits(sys.cpuid.phys_bits());
     mmu.enter();
