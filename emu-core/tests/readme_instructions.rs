@@ -22,6 +22,11 @@ fn title(family: &str) -> &'static str {
         "stack" => "Stack and flags",
         "string" => "String instructions",
         "system" => "System instructions",
+        "bcd" => "Decimal arithmetic (BCD)",
+        "legacy" => "Legacy forms outside 64-bit mode (BOUND, ARPL, SALC)",
+        "hint" => "Hints, prefetches, fences and cache-line control",
+        "random" => "Random numbers (RDRAND, RDSEED)",
+        "xsave" => "State save and restore (FXSAVE, XSAVE family, XCR0)",
         _ => "Other",
     }
 }
