@@ -15,7 +15,7 @@ fn title(family: &str) -> &'static str {
         "atomic" => "Exchange and compare",
         "bits" => "Bit tests, scans, counts, BMI1/BMI2, ADX",
         "control" => "Control transfer and conditions",
-        "misc" => "Identification and time",
+        "misc" => "Identification, time, counters and the UD opcodes",
         "mov" => "Data movement",
         "muldiv" => "Multiply and divide",
         "shift" => "Shifts and rotates",

@@ -5,9 +5,18 @@
 //! (the model Bochs validated against Intel hardware): OF is cleared by
 //! all six; SF, ZF and PF always follow the final AL (also after AAA/AAS,
 //! where the manuals leave them undefined); AAM and AAD clear CF and AF.
-//! AMD processors differ in some of these (see the testsuite's
-//! `legacy32` tests, which measure the host through /dev/kvm); the vendor
-//! model does not switch them yet.
+//! AMD processors differ. Measured on this project's AMD EPYC (Zen) host
+//! over every AL, CF and AF (testsuite `legacy32`, which runs the table
+//! in compatibility mode on the host CPU):
+//! - DAA/DAS: OF is the signed overflow of AL plus/minus the whole
+//!   adjustment (06h, 60h or 66h);
+//! - AAA/AAS: the flags of the 16-bit ADD/SUB of AX and 106h (of AX + 0
+//!   without adjustment): SF, ZF and OF from the 16-bit result, PF from
+//!   its low byte before AL is masked;
+//! - AAM: as above (OF, AF, CF clear);
+//! - AAD: all six flags those of the 8-bit ADD of AL and AH * imm8.
+//!
+//! The vendor model does not switch to these yet.
 
 use crate::cpu::flags::{szp, AF, ARITH, CF, OF, PF, SF, ZF};
 use crate::exception::{Exception, ExecResult};
