@@ -73,7 +73,7 @@ fn szp(v: u8) -> u16 {
     if v & 0x80 != 0 {
         f |= SF;
     }
-    if v.count_ones() % 2 == 0 {
+    if v.count_ones().is_multiple_of(2) {
         f |= PF;
     }
     f
