@@ -427,6 +427,7 @@ fn misc_guest() -> Result<Vec<u8>, IcedError> {
         a.db(&[0x0f, 0x19, 0x00])?; // reserved NOP [rax]
         a.db(&[0x0f, 0x0d, 0x00])?; // prefetch [rax]
         a.db(&[0x0f, 0x0d, 0x18])?; // 0F 0D /3 [rax]
+        a.db(&[0x0f, 0x0d, 0x10])?; // PREFETCHWT1 [rax], not advertised: a NOP
         a.lfence()?;
         a.sfence()?;
         a.mfence()?;

@@ -26,8 +26,8 @@ fn pause(_x: &mut Exec, _: &Instruction) -> ExecResult {
     Ok(())
 }
 
-/// The prefetch forms (PREFETCHWT1 is not here: softvm does not advertise
-/// it, so the gate makes it #UD).
+/// The prefetch forms. PREFETCHWT1 is not here: softvm does not advertise
+/// it, and the gate runs it as the NOP processors without it execute.
 const PREFETCHES: [Code; 11] = [
     Code::Prefetchnta_m8,
     Code::Prefetcht0_m8,
