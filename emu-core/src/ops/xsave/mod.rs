@@ -115,3 +115,31 @@ fn xsave_enabled(x: &Exec) -> ExecResult {
 fn edx_eax(x: &Exec) -> u64 {
     (x.cpu.gpr[2] << 32) | (x.cpu.gpr[0] & 0xffff_ffff)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::image::AREA;
+    use crate::cpu::fpu::xcr0;
+    use crate::cpu::model::CpuModel;
+    use crate::cpuid::Cpuid;
+
+    /// CPUID leaf 0xD describes exactly the images these instructions
+    /// write: x87 and SSE, 576 bytes in both formats, XSAVEOPT, XSAVEC and
+    /// XGETBV with ECX = 1, no XSAVES.
+    #[test]
+    fn leaf_0xd_matches_the_images() {
+        let t = Cpuid::for_model(&CpuModel::max(), 0, 1);
+        let s0 = t.lookup(0xd, 0);
+        assert_eq!(u64::from(s0[0]) | u64::from(s0[3]) << 32, xcr0::SUPPORTED);
+        assert_eq!((s0[1], s0[2]), (AREA as u32, AREA as u32));
+        let s1 = t.lookup(0xd, 1);
+        assert_eq!(s1[0], 0b0111, "XSAVEOPT, XSAVEC, XGETBV1, not XSAVES");
+        assert_eq!(s1[1], AREA as u32);
+        assert_eq!((s1[2], s1[3]), (0, 0), "no supervisor state (IA32_XSS)");
+        // Components 0 and 1 live in the legacy region: their sub-leaves
+        // are zero, and so is everything above.
+        for sub in 2..64 {
+            assert_eq!(t.lookup(0xd, sub), [0; 4], "sub-leaf {sub}");
+        }
+    }
+}
