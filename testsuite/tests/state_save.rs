@@ -122,6 +122,16 @@ fn xcr_guest() -> Result<Vec<u8>, IcedError> {
         print(a, "== xgetbv ecx=2\n")?;
         a.mov(ecx, 2)?;
         expect_fault(a, |a| a.xgetbv())?;
+        print(a, "== ring 3: xgetbv works, xsetbv is #GP(0)\n")?;
+        k.enable_user(a)?;
+        k.user(a, |a| {
+            a.xor(ecx, ecx)?;
+            a.xgetbv()?;
+            a.mov(rbx, rax)?;
+            set_edx_eax_ecx(a, 3, 0)?;
+            expect_fault(a, |a| a.xsetbv())
+        })?;
+        k.show(a, "xcr0", rbx)?;
         guest::exit(a, 0)
     })
 }
@@ -145,7 +155,10 @@ xcr0=0000000000000003
 == xinuse (FCW 0040h after RESET: x87 in use; XMM zero)
 xinuse=0000000000000001
 == xgetbv ecx=2
-#0D e=0000";
+#0D e=0000
+== ring 3: xgetbv works, xsetbv is #GP(0)
+#0D e=0000
+xcr0=0000000000000003";
     assert_eq!(out, want);
 }
 
