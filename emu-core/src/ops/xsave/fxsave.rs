@@ -29,9 +29,12 @@ fn wide(ins: &Instruction) -> bool {
 /// FXSAVE — Save x87 FPU, MMX Technology, and SSE State
 ///
 /// With CR4.OSFXSR clear the SDM lets a processor leave out XMM and MXCSR
-/// ("implementation dependent"); softvm follows the SDM's own operation,
-/// which saves them whatever CR4 says, as Intel processors do. Bytes
-/// 416..511 (and 288..415 outside 64-bit mode) are not written.
+/// ("implementation dependent"). softvm follows the operation Intel's SDM
+/// gives for FXSAVE and FXRSTOR, which saves and loads them whatever CR4
+/// says (Bochs and QEMU leave the XMM registers out instead; no Intel
+/// processor was at hand to measure, and user mode on the AMD host cannot
+/// clear CR4.OSFXSR). Bytes 416..511 (and 288..415 outside 64-bit mode)
+/// are not written.
 fn fxsave(x: &mut Exec, ins: &Instruction) -> ExecResult {
     let area = fx_area(x, ins)?;
     let n = xmm_count(x);
