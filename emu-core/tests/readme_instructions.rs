@@ -15,7 +15,7 @@ fn title(family: &str) -> &'static str {
         "atomic" => "Exchange and compare",
         "bits" => "Bit tests, scans, counts, BMI1/BMI2, ADX",
         "control" => "Control transfer and conditions",
-        "misc" => "Identification and time",
+        "misc" => "Identification, time, counters and the UD opcodes",
         "mov" => "Data movement",
         "muldiv" => "Multiply and divide",
         "shift" => "Shifts and rotates",
@@ -23,6 +23,11 @@ fn title(family: &str) -> &'static str {
         "stack" => "Stack and flags",
         "string" => "String instructions",
         "system" => "System instructions",
+        "bcd" => "Decimal arithmetic (BCD)",
+        "legacy" => "Legacy forms outside 64-bit mode (BOUND, ARPL, SALC)",
+        "hint" => "Hints, prefetches, fences and cache-line control",
+        "random" => "Random numbers (RDRAND, RDSEED)",
+        "xsave" => "State save and restore (FXSAVE, XSAVE family, XCR0)",
         _ => "Other",
     }
 }
