@@ -14,6 +14,7 @@ pub mod msr;
 pub mod muldiv;
 pub mod segload;
 pub mod shift;
+pub mod simd;
 pub mod stack;
 pub mod string;
 pub mod system;
@@ -41,6 +42,8 @@ pub(crate) fn register_all(t: &mut TableBuilder) {
     stack::register(t);
     t.family("string");
     string::register(t);
+    t.family("simd");
+    simd::register(t);
     t.family("system");
     system::register(t);
     desc::register(t);
