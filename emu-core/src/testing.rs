@@ -90,7 +90,14 @@ pub fn step64(regs: &mut Regs, code: &[u8], mem: &mut FlatMem) -> Result<(), Ste
     cpu.set_regs(regs);
     let mut mmu = Mmu::new(gm.clone());
     let mut io = crate::exec::io::IoState::default();
-    let mut sys = SysState::new(0, 1, std::sync::Arc::new(crate::apic::ApicBus::new()));
+    // The host's vendor: its behaviour is what the caller compares with.
+    let mut sys = SysState::new(
+        0,
+        1,
+        std::sync::Arc::new(crate::apic::ApicBus::new()),
+        &crate::cpu::model::CpuModel::host(),
+    );
+    mmu.set_phys_addr_bits(sys.cpuid.phys_bits());
     mmu.enter();
     let mut ins = Instruction::default();
     let mut bytes = [0u8; 16];

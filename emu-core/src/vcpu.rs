@@ -4,6 +4,7 @@ mod events;
 
 use crate::api_types::{Fpu, MsrEntry, Regs, Sregs};
 use crate::apic::ApicBus;
+use crate::cpu::model::CpuModel;
 use crate::cpu::Cpu;
 use crate::cpuid::CpuidEntry;
 use crate::exception::{vector, Exception};
@@ -137,14 +138,17 @@ impl Vcpu {
         ncpus: u32,
         bus: Arc<ApicBus>,
         stop: Arc<AtomicBool>,
+        model: &CpuModel,
     ) -> Vcpu {
-        let sys = SysState::new(id, ncpus, bus);
+        let sys = SysState::new(id, ncpus, bus, model);
         let mut cpu = Cpu::new();
         cpu.apic_base = sys.apic.base();
+        let mut mmu = Mmu::new(mem.clone());
+        mmu.set_phys_addr_bits(sys.cpuid.phys_bits());
         Vcpu {
             cpu,
             code: CodeCache::new(&mem),
-            mmu: Mmu::new(mem),
+            mmu,
             io: IoState::default(),
             sys,
             data: [0; 8],
@@ -200,9 +204,21 @@ impl Vcpu {
         self.cpu.set_fpu(f);
     }
 
-    /// Replace the CPUID table (`KVM_SET_CPUID2`).
+    /// Replace the CPUID table (`KVM_SET_CPUID2`). The instructions the
+    /// vCPU runs follow it from the next instruction on (features softvm
+    /// does not implement stay #UD), and so does the physical address
+    /// width the MMU checks reserved bits against.
     pub fn set_cpuid(&mut self, entries: &[CpuidEntry]) {
-        self.sys.cpuid.entries = entries.to_vec();
+        self.sys.set_cpuid(entries.to_vec());
+        self.code.blocks.flush();
+        self.mmu.set_phys_addr_bits(self.sys.cpuid.phys_bits());
+    }
+
+    /// Replace the CPUID table with the one of `model`.
+    pub fn set_cpu_model(&mut self, model: &CpuModel) {
+        let ncpus = self.sys.bus.len().max(1) as u32;
+        let t = crate::cpuid::Cpuid::for_model(model, self.sys.vcpu_id, ncpus);
+        self.set_cpuid(&t.entries);
     }
 
     pub fn get_cpuid(&self) -> Vec<CpuidEntry> {

@@ -1,6 +1,7 @@
 //! `Vm`: guest memory and the vCPUs that share it.
 
 use crate::apic::ApicBus;
+use crate::cpu::model::CpuModel;
 use crate::vcpu::Vcpu;
 use softmmu::{Backing, Gpa, GuestMemory, MemError, MemFlags};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,11 +12,16 @@ use std::sync::Arc;
 pub struct VmConfig {
     /// Number of vCPUs the VMM will create (reported in CPUID).
     pub vcpus: u32,
+    /// The CPU model every vCPU starts with (see [`CpuModel::parse`]).
+    pub cpu: CpuModel,
 }
 
 impl Default for VmConfig {
     fn default() -> Self {
-        VmConfig { vcpus: 1 }
+        VmConfig {
+            vcpus: 1,
+            cpu: CpuModel::max(),
+        }
     }
 }
 
@@ -72,6 +78,7 @@ impl Vm {
             self.config.vcpus,
             self.bus.clone(),
             self.stop.clone(),
+            &self.config.cpu,
         )
     }
 

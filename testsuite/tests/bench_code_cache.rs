@@ -14,7 +14,10 @@ const CODE: u64 = 0x40_0000;
 const PATCHER: u64 = 0x40_1000;
 
 fn boot(image: &[u8], vcpus: u32) -> (Vm, Vcpu) {
-    let vm = Vm::new(VmConfig { vcpus });
+    let vm = Vm::new(VmConfig {
+        vcpus,
+        ..VmConfig::default()
+    });
     vm.set_user_memory_region(0, MemFlags::empty(), 0, MEM, Backing::Anonymous)
         .unwrap();
     let boot = loader::load(
@@ -581,7 +584,7 @@ fn cached_and_uncached_benchmarks_agree() {
         }
         let mut sums = Vec::new();
         for cache in [true, false] {
-            let vm = Vm::new(VmConfig { vcpus: 1 });
+            let vm = Vm::new(VmConfig::default());
             let mem = b.memory_mib << 20;
             vm.set_user_memory_region(0, MemFlags::empty(), 0, mem, Backing::Anonymous)
                 .unwrap();

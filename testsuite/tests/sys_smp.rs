@@ -11,7 +11,10 @@ use testsuite::guest::{self, APIC, DATA};
 const MEM: u64 = 64 << 20;
 
 fn boot(image: &[u8], vcpus: u32) -> (Vm, Vec<Vcpu>) {
-    let vm = Vm::new(VmConfig { vcpus });
+    let vm = Vm::new(VmConfig {
+        vcpus,
+        ..VmConfig::default()
+    });
     vm.set_user_memory_region(0, MemFlags::empty(), 0, MEM, Backing::Anonymous)
         .unwrap();
     let opts = loader::LoadOptions {

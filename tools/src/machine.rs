@@ -62,7 +62,10 @@ pub fn build_observed(
     cfg: &RunConfig,
     sink: Option<std::sync::Arc<dyn softmmu::MmuSink>>,
 ) -> Result<(Vm, Vec<Vcpu>)> {
-    let vm = Vm::new(VmConfig { vcpus: cfg.vcpus });
+    let vm = Vm::new(VmConfig {
+        vcpus: cfg.vcpus,
+        ..VmConfig::default()
+    });
     vm.memory().set_sink(sink);
     let low = cfg.memory.min(PCI_HOLE);
     vm.set_user_memory_region(0, MemFlags::empty(), 0, low, Backing::Anonymous)

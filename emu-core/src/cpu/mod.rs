@@ -3,6 +3,7 @@
 pub mod flags;
 pub mod fpu;
 pub mod hot;
+pub mod model;
 pub mod state;
 
 pub use flags::Flags;

@@ -168,7 +168,7 @@ impl Exec<'_> {
 /// largest power of two up to 8 that is aligned at `gpa` and fits.
 fn mmio_piece(gpa: u64, left: usize) -> usize {
     let mut m = MMIO_PIECE;
-    while m > 1 && (gpa as usize % m != 0 || m > left) {
+    while m > 1 && (!(gpa as usize).is_multiple_of(m) || m > left) {
         m /= 2;
     }
     m

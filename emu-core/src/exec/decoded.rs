@@ -8,6 +8,7 @@
 //! [`run_family`], so adding an instruction still touches one family file.
 
 use super::fast::{self, FastOp};
+use super::gate::{self, Availability, Gate};
 use super::operand::{gpr_loc, seg_of};
 use super::{table, Exec, Handler};
 use crate::cpu::state::SegReg;
@@ -116,8 +117,23 @@ impl Decoded {
     /// The decoded form of `ins`; `None` if softvm does not implement it.
     /// Without `fast`, the family handler runs even where a fast form
     /// exists (the reference interpreter).
-    pub fn new(ins: &Instruction, next: u64, kind: u8, fast: bool) -> Option<Decoded> {
-        let family = table::handler(ins.code())?;
+    ///
+    /// The vCPU's `gate` decides first: an instruction the CPU model lacks
+    /// runs as #UD or a NOP (see `gate`) whether or not softvm implements
+    /// it.
+    pub fn new(
+        ins: &Instruction,
+        next: u64,
+        kind: u8,
+        fast: bool,
+        gate: &Gate,
+        bytes: &[u8],
+    ) -> Option<Decoded> {
+        let (family, fast) = match gate.availability(ins, bytes) {
+            Availability::Present => (table::handler(ins.code())?, fast),
+            Availability::Nop => (gate::absent_nop as Handler, false),
+            Availability::Undefined => (gate::absent_ud as Handler, false),
+        };
         let op = match fast {
             true => fast::select(ins).unwrap_or(FastOp::Family),
             false => FastOp::Family,

@@ -5,6 +5,7 @@ pub mod cache;
 pub mod decoded;
 mod fast;
 mod fpu_access;
+pub mod gate;
 pub mod io;
 pub mod mem;
 pub mod mmio;
@@ -15,7 +16,7 @@ use crate::cpu::state::SegReg;
 use crate::cpu::{Cpu, Mode};
 use crate::exception::{Exception, ExecResult, Fault};
 use decoded::Decoded;
-use iced_x86::{Decoder, DecoderError, DecoderOptions, Instruction};
+use iced_x86::{Decoder, DecoderError, Instruction};
 use io::IoState;
 use softmmu::Mmu;
 
@@ -111,7 +112,8 @@ impl Exec<'_> {
         };
         let mut have = self.fetch(la, bytes)?;
         loop {
-            let mut dec = Decoder::with_ip(bitness, &bytes[..have], rip, DecoderOptions::NONE);
+            let opts = self.sys.gate.decoder_options;
+            let mut dec = Decoder::with_ip(bitness, &bytes[..have], rip, opts);
             dec.decode_out(out);
             match dec.last_error() {
                 DecoderError::None => {
@@ -140,7 +142,8 @@ pub fn step(x: &mut Exec, ins: &mut Instruction, bytes: &mut [u8; 16]) -> StepRe
     let r = (|| {
         x.decode(ins, bytes)?;
         let next = x.mask_ip(ins.next_ip());
-        let d = Decoded::new(ins, next, 0, x.fast_forms).ok_or(Fault::Unimplemented)?;
+        let d = Decoded::new(ins, next, 0, x.fast_forms, &x.sys.gate, &bytes[..ins.len()])
+            .ok_or(Fault::Unimplemented)?;
         x.next_rip = next;
         (d.run)(x, &d)
     })();

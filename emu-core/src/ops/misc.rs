@@ -14,7 +14,11 @@ fn cpuid(x: &mut Exec, _ins: &Instruction) -> ExecResult {
     if f == 1 {
         // OSXSAVE mirrors CR4; the APIC bit follows IA32_APIC_BASE.EN.
         if x.cpu.apic_base & (1 << 11) == 0 {
-            r[3] &= !crate::cpuid::leaf1_edx::APIC;
+            r[3] &= !crate::cpuid::LEAF1_EDX_APIC;
+        }
+        r[2] &= !crate::cpuid::LEAF1_ECX_OSXSAVE;
+        if x.cpu.cr4 & crate::cpu::state::CR4_OSXSAVE != 0 {
+            r[2] |= crate::cpuid::LEAF1_ECX_OSXSAVE;
         }
     }
     for (k, v) in r.iter().enumerate() {

@@ -398,13 +398,11 @@ fn swapgs(x: &mut Exec, _: &Instruction) -> ExecResult {
 
 /// STAC/CLAC — Set/Clear AC Flag in EFLAGS (with CR4.SMAP, AC=1 lets the
 /// supervisor access user pages). SDM Vol. 2: #UD if CPL > 0, in
-/// virtual-8086 mode, or if CPUID.(EAX=07H,ECX=0H):EBX.SMAP[bit 20] = 0.
+/// virtual-8086 mode, or if CPUID.(EAX=07H,ECX=0H):EBX.SMAP[bit 20] = 0
+/// (that last check is the gate's, as for every CPUID feature).
 fn stac_clac(x: &mut Exec, ins: &Instruction) -> ExecResult {
     let v86 = x.cpu.flags.test(crate::cpu::flags::VM);
     if v86 || (x.cpu.mode() != Mode::Real && x.cpu.cpl() != 0) {
-        return Err(Exception::ud().into());
-    }
-    if x.sys.cpuid.lookup(7, 0)[1] & crate::cpuid::leaf7_ebx::SMAP == 0 {
         return Err(Exception::ud().into());
     }
     x.cpu

@@ -5,7 +5,9 @@ pub mod descriptor;
 pub mod interrupt;
 
 use crate::apic::{ApicBus, LocalApic, Mailbox};
+use crate::cpu::model::CpuModel;
 use crate::cpuid::Cpuid;
+use crate::exec::gate::Gate;
 use std::sync::Arc;
 
 /// The guest's notion of time. By default it is derived from retired
@@ -41,6 +43,8 @@ impl Clock {
 /// Per-vCPU system state the instruction handlers need.
 pub struct SysState {
     pub cpuid: Cpuid,
+    /// Which instructions the CPUID table lets run (see `exec::gate`).
+    pub gate: Gate,
     pub clock: Clock,
     /// Instructions that were decoded but are not implemented.
     pub unimplemented: u64,
@@ -58,14 +62,16 @@ pub struct SysState {
 }
 
 impl SysState {
-    pub fn new(vcpu_id: u32, ncpus: u32, bus: Arc<ApicBus>) -> SysState {
+    pub fn new(vcpu_id: u32, ncpus: u32, bus: Arc<ApicBus>, model: &CpuModel) -> SysState {
         let mut apic = LocalApic::new(vcpu_id);
         let bus_index = bus.register(&mut apic);
         let mailbox = bus
             .mailbox(bus_index)
             .unwrap_or_else(|| Arc::new(Mailbox::default()));
+        let cpuid = Cpuid::for_model(model, vcpu_id, ncpus);
         SysState {
-            cpuid: Cpuid::default_model(vcpu_id, ncpus),
+            gate: Gate::from_cpuid(&cpuid),
+            cpuid,
             clock: Clock::default(),
             unimplemented: 0,
             vcpu_id,
@@ -75,6 +81,12 @@ impl SysState {
             mailbox,
             apic_touched: false,
         }
+    }
+
+    /// Replace the CPUID table and the gate derived from it.
+    pub fn set_cpuid(&mut self, entries: Vec<crate::cpuid::CpuidEntry>) {
+        self.cpuid = Cpuid { entries };
+        self.gate = Gate::from_cpuid(&self.cpuid);
     }
 
     /// Bring the APIC's clock to `tsc` (it never reads host time).

@@ -80,9 +80,7 @@ use super::fast::FastOp;
 use super::Exec;
 use crate::cpu::state::SegReg;
 use crate::cpu::Mode;
-use iced_x86::{
-    Code, Decoder, DecoderError, DecoderOptions, FlowControl, Instruction, Mnemonic, OpKind,
-};
+use iced_x86::{Code, Decoder, DecoderError, FlowControl, Instruction, Mnemonic, OpKind};
 pub use run::run_batch;
 use softmmu::{AccessKind, GuestMemory, Translation, PAGE_SIZE};
 use std::sync::atomic::AtomicU64;
@@ -572,7 +570,7 @@ impl Blocks {
             0xffff
         };
         let page_ip = rip.wrapping_sub(off as u64);
-        let mut dec = Decoder::with_ip(bitness, &page, page_ip, DecoderOptions::NONE);
+        let mut dec = Decoder::with_ip(bitness, &page, page_ip, x.sys.gate.decoder_options);
         dec.set_position(off).ok()?;
         dec.set_ip(rip);
         let mut ins = Instruction::default();
@@ -619,7 +617,9 @@ impl Blocks {
             // batch (none does today) runs as a family instruction instead.
             let fast =
                 kind & !K_ENDS == 0 || !op.is_some_and(|op| op.is_plain() || op.is_branch64());
-            let Some(d) = Decoded::new(&ins, next, kind, fast) else {
+            let at = dec.position() - ins.len();
+            let raw = &page[at..at + ins.len()];
+            let Some(d) = Decoded::new(&ins, next, kind, fast, &x.sys.gate, raw) else {
                 break;
             };
             bytes += ins.len() as u64;
