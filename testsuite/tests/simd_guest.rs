@@ -101,7 +101,12 @@ fn handlers(a: &mut CodeAssembler) -> AsmResult {
     let mut over = a.create_label();
     a.jmp(over)?;
     let mut labels = Vec::new();
-    for (vector, letter, error_code) in [(6u64, "U", false), (7, "N", false), (13, "G", true), (14, "P", true)] {
+    for (vector, letter, error_code) in [
+        (6u64, "U", false),
+        (7, "N", false),
+        (13, "G", true),
+        (14, "P", true),
+    ] {
         let mut l = a.create_label();
         a.set_label(&mut l)?;
         if error_code {
@@ -268,7 +273,9 @@ fn sixteen_byte_operands_of_the_aligned_forms_must_be_aligned() {
         probe(a, "movq", |a| a.movq(xmm0, qword_ptr(BUF + 1)))?;
         probe(a, "movhps", |a| a.movhps(xmm0, qword_ptr(BUF + 3)))?;
         probe(a, "pmovzxbw", |a| a.pmovzxbw(xmm0, qword_ptr(BUF + 1)))?;
-        probe(a, "insertps", |a| a.insertps(xmm0, dword_ptr(BUF + 1), 0x10))?;
+        probe(a, "insertps", |a| {
+            a.insertps(xmm0, dword_ptr(BUF + 1), 0x10)
+        })?;
         probe(a, "pextrw", |a| a.pextrw(word_ptr(BUF + 1), xmm0, 3))?;
         probe(a, "punpcklbw-mm", |a| a.punpcklbw(mm0, dword_ptr(BUF + 1)))?;
         probe(a, "paddb-mm", |a| a.paddb(mm0, qword_ptr(BUF + 1)))
@@ -433,7 +440,11 @@ fn masked_and_partial_stores_write_only_their_bytes() {
         a.extractps(dword_ptr(BUF + 4), xmm1, 1)?;
         a.movss(dword_ptr(BUF + 8), xmm1)?;
         show(a, puthex, BUF)?;
-        show(a, puthex, BUF + 8)
+        show(a, puthex, BUF + 8)?;
+        // Across a 4 KiB page boundary, both ways.
+        a.movdqu(xmmword_ptr(BUF + 0xff8), xmm1)?;
+        a.movdqu(xmm3, xmmword_ptr(BUF + 0xff9))?;
+        show_xmm(a, puthex, xmm3)
     });
     let want = "\
 FF11111111111111
@@ -441,6 +452,8 @@ FF11111111111111
 1111111133221100
 77665544FFEEEE11
 1111111133221100
+00FFEEDDCCBBAA99
+8877665544332211
 ";
     assert_eq!(lines(&run(&img).serial), lines(want));
 }
@@ -649,7 +662,12 @@ fn wide_operands_reach_mmio_in_aligned_pieces() {
     );
     assert_eq!(
         r.mmio_reads,
-        vec![(MMIO + 0x60, 8), (MMIO + 0x68, 8), (MMIO + 0x70, 8), (MMIO + 0x78, 8)]
+        vec![
+            (MMIO + 0x60, 8),
+            (MMIO + 0x68, 8),
+            (MMIO + 0x70, 8),
+            (MMIO + 0x78, 8)
+        ]
     );
     assert_eq!(
         lines(&r.serial),

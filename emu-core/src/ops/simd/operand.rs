@@ -28,6 +28,7 @@ use crate::cpu::state::SegReg;
 use crate::exception::ExecResult;
 use crate::exec::Exec;
 use iced_x86::{Instruction, OpKind, Register};
+use softmmu::PAGE_SIZE;
 
 /// Whether a 16-byte memory operand must be aligned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,6 +119,9 @@ impl Exec<'_> {
             if align == Align::Aligned {
                 self.check_alignment(seg, off, 16)?;
             }
+            if let Some(v) = self.hot_load16(seg, off) {
+                return Ok(v);
+            }
             self.read_u128(seg, off)
         } else {
             Ok(u128::from(self.read_seg(seg, off, size)?))
@@ -138,10 +142,61 @@ impl Exec<'_> {
             if align == Align::Aligned {
                 self.check_alignment(seg, off, 16)?;
             }
+            if self.hot_store16(seg, off, v) {
+                return Ok(());
+            }
             self.write_u128(seg, off, v)
         } else {
             self.write_seg(seg, off, size, v as u64)
         }
+    }
+
+    /// A 16-byte load through the hot path of the narrow accesses (hot
+    /// segment, front TLB) as two 8-byte halves, when both hit guest RAM;
+    /// `None` sends the caller to the checked path, which raises the
+    /// faults. A load has no side effect on RAM, so a half that hit
+    /// before the other missed changes nothing.
+    #[inline(always)]
+    fn hot_load16(&mut self, seg: SegReg, off: u64) -> Option<u128> {
+        if self.implicit_supervisor {
+            return None;
+        }
+        let hot = self.cpu.hot();
+        let lo = hot.linear(seg, off, false)?;
+        let hi = hot.linear(seg, off.wrapping_add(8), false)?;
+        let a = self.mmu.hot_load(lo, 8)?;
+        let b = self.mmu.hot_load(hi, 8)?;
+        Some(u128::from(a) | u128::from(b) << 64)
+    }
+
+    /// The store counterpart of [`Exec::hot_load16`], taken only when the
+    /// 16 bytes lie in one page: then both halves hit the same front-TLB
+    /// entry or the first misses and nothing is written. Should the second
+    /// miss all the same, the checked path stores all 16 bytes again.
+    #[inline(always)]
+    fn hot_store16(&mut self, seg: SegReg, off: u64, v: u128) -> bool {
+        if self.implicit_supervisor {
+            return false;
+        }
+        let hot = self.cpu.hot();
+        let (Some(lo), Some(hi)) = (
+            hot.linear(seg, off, true),
+            hot.linear(seg, off.wrapping_add(8), true),
+        ) else {
+            return false;
+        };
+        if hi != lo.wrapping_add(8) || lo % PAGE_SIZE > PAGE_SIZE - 16 {
+            return false;
+        }
+        let Some(gpa) = self.mmu.hot_store(lo, 8, v as u64) else {
+            return false;
+        };
+        self.note_write(gpa);
+        let Some(gpa) = self.mmu.hot_store(hi, 8, (v >> 64) as u64) else {
+            return false;
+        };
+        self.note_write(gpa);
+        true
     }
 
     /// Operand `n`: a register, an imm8 (the shift counts), or memory of
