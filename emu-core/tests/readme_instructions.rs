@@ -19,6 +19,7 @@ fn title(family: &str) -> &'static str {
         "mov" => "Data movement",
         "muldiv" => "Multiply and divide",
         "shift" => "Shifts and rotates",
+        "simd" => "MMX; SSE to SSE4.2 moves, logic, integer, shuffles, string compares, CRC32",
         "stack" => "Stack and flags",
         "string" => "String instructions",
         "system" => "System instructions",
