@@ -585,20 +585,23 @@ fn mmx_instructions_switch_the_x87_unit_to_mmx_state() {
         // 0: a fault leaves the state as it was.
         probe(a, "paddb", |a| a.paddb(mm0, qword_ptr(HOLE)))?;
         checkpoint(a)?;
-        // 1: a load.
-        a.movq(mm3, qword_ptr(BUF))?;
-        checkpoint(a)?;
-        // 2: EMMS.
+        // 1: EMMS, from TOP = 5.
         a.emms()?;
         checkpoint(a)?;
-        // 3: an instruction that only reads an MM register.
+        // 2: a load.
+        a.movq(mm3, qword_ptr(BUF))?;
+        checkpoint(a)?;
+        // 3: EMMS.
+        a.emms()?;
+        checkpoint(a)?;
+        // 4: an instruction that only reads an MM register.
         a.pmovmskb(eax, mm3)?;
         checkpoint(a)?;
-        // 4: a store to memory, after EMMS.
+        // 5: a store to memory, after EMMS.
         a.emms()?;
         a.movq(qword_ptr(BUF + 8), mm3)?;
         checkpoint(a)?;
-        // 5: MOVDQ2Q writes MM1.
+        // 6: MOVDQ2Q writes MM1.
         a.emms()?;
         a.pcmpeqb(xmm1, xmm1)?;
         a.movdq2q(mm1, xmm1)
@@ -612,19 +615,22 @@ fn mmx_instructions_switch_the_x87_unit_to_mmx_state() {
     let r = run_with(&img, Some(start));
     assert_eq!(r.serial, "paddb:P\n");
     let f = &r.fpu;
-    assert_eq!(f.len(), 6);
+    assert_eq!(f.len(), 7);
     assert_eq!((top(&f[0]), f[0].ftwx), (5, 1 << 5), "after a fault");
-    assert_eq!((top(&f[1]), f[1].ftwx), (0, 0xff), "after MOVQ mm3, m64");
+    // EMMS empties every register and sets TOP to 0 (SDM Vol. 1, Table
+    // 9-2; what the host does too).
+    assert_eq!((top(&f[1]), f[1].ftwx), (0, 0), "after EMMS");
+    assert_eq!((top(&f[2]), f[2].ftwx), (0, 0xff), "after MOVQ mm3, m64");
     // MM3 is physical register 3, ST(3) now that TOP is 0: the value and
     // an all-ones exponent field.
-    let reg3 = &f[1].fpr[3];
+    let reg3 = &f[2].fpr[3];
     assert_eq!(&reg3[..8], &0x1234_5678_9abc_def0u64.to_le_bytes());
     assert_eq!(&reg3[8..10], &[0xff, 0xff]);
-    assert_eq!((top(&f[2]), f[2].ftwx), (0, 0), "after EMMS");
-    assert_eq!(f[3].ftwx, 0xff, "after PMOVMSKB r32, mm");
-    assert_eq!(f[4].ftwx, 0xff, "after MOVQ m64, mm");
-    assert_eq!(f[5].ftwx, 0xff, "after MOVDQ2Q");
-    assert_eq!(&f[5].fpr[1][..10], &[0xff; 10]);
+    assert_eq!((top(&f[3]), f[3].ftwx), (0, 0), "after EMMS");
+    assert_eq!(f[4].ftwx, 0xff, "after PMOVMSKB r32, mm");
+    assert_eq!(f[5].ftwx, 0xff, "after MOVQ m64, mm");
+    assert_eq!(f[6].ftwx, 0xff, "after MOVDQ2Q");
+    assert_eq!(&f[6].fpr[1][..10], &[0xff; 10]);
 }
 
 #[test]
