@@ -16,6 +16,8 @@ use softmmu::{Backing, MemFlags};
 use testsuite::guest::{self, DATA, PML4};
 
 type AsmResult = Result<(), IcedError>;
+/// Code a case emits, with its name.
+type Case<'a> = (&'a str, &'a dyn Fn(&mut CodeAssembler) -> AsmResult);
 
 /// Where a handler resumes (a qword the probe sets).
 const RECOVER: u64 = DATA + 0x8000;
@@ -467,7 +469,7 @@ fn scalar_and_quadword_moves_zero_or_merge_as_the_sdm_says() {
         a.mov(qword_ptr(BUF), rax)?;
         a.mov(qword_ptr(BUF + 8), rax)?;
         load_xmm(a, xmm1, 0x3333_3333_3333_3333_2222_2222_2222_2222)?;
-        let cases: [(&str, &dyn Fn(&mut CodeAssembler) -> AsmResult); 13] = [
+        let cases: [Case; 13] = [
             ("movss m", &|a| a.movss(xmm0, dword_ptr(BUF))),
             ("movss r", &|a| a.movss(xmm0, xmm1)),
             ("movsd m", &|a| a.movsd_2(xmm0, qword_ptr(BUF))),
@@ -493,7 +495,7 @@ fn scalar_and_quadword_moves_zero_or_merge_as_the_sdm_says() {
             show_xmm(a, puthex, xmm0)?;
         }
         // General-register destinations are zero-extended from 32 bits.
-        let gprs: [(&str, &dyn Fn(&mut CodeAssembler) -> AsmResult); 5] = [
+        let gprs: [Case; 5] = [
             ("movd eax", &|a| a.movd(eax, xmm1)),
             ("pextrb", &|a| a.pextrb(eax, xmm1, 15)),
             ("pextrw", &|a| a.pextrw(eax, xmm1, 6)),
