@@ -181,150 +181,107 @@ fn lines(s: &str) -> Vec<&str> {
 
 #[test]
 fn control_bits_decide_ud_and_nm() {
-    let forms = |a: &mut CodeAssembler| -> AsmResult {
-        probe(a, "movdqa", |a| a.movdqa(xmm0, xmm1))?;
-        probe(a, "paddb-mm", |a| a.paddb(mm0, mm1))?;
-        probe(a, "pshufb-mm", |a| a.pshufb(mm0, mm1))?;
-        probe(a, "movq2dq", |a| a.movq2dq(xmm0, mm1))?;
-        probe(a, "emms", |a| a.emms())?;
-        probe(a, "crc32", |a| a.crc32(eax, ebx))?;
-        probe(a, "movnti", |a| a.movnti(dword_ptr(BUF), ebx))
-    };
+    // The outcome under OSFXSR=0, TS, EM and EM+TS. The MMX-register forms
+    // ignore OSFXSR; MOVQ2DQ, with an XMM operand, does not. CRC32 and
+    // MOVNTI work on general registers only and make none of these checks.
+    // EM is checked before TS.
+    let forms: [(Case, &str); 7] = [
+        (("movdqa", &|a| a.movdqa(xmm0, xmm1)), "UNUU"),
+        (("paddb-mm", &|a| a.paddb(mm0, mm1)), "-NUU"),
+        (("pshufb-mm", &|a| a.pshufb(mm0, mm1)), "-NUU"),
+        (("movq2dq", &|a| a.movq2dq(xmm0, mm1)), "UNUU"),
+        (("emms", &|a| a.emms()), "-NUU"),
+        (("crc32", &|a| a.crc32(eax, ebx)), "----"),
+        (("movnti", &|a| a.movnti(dword_ptr(BUF), ebx)), "----"),
+    ];
+    let modes = ["OSFXSR=0", "TS", "EM", "EM+TS"];
     let img = guest(|a, _| {
-        guest::print(a, "OSFXSR=0\n")?;
-        sse_on(a, false)?;
-        forms(a)?;
-        guest::print(a, "TS\n")?;
-        sse_on(a, true)?;
-        cr0_set(a, CR0_TS)?;
-        forms(a)?;
-        guest::print(a, "EM\n")?;
-        sse_on(a, true)?;
-        cr0_set(a, CR0_EM)?;
-        forms(a)?;
-        guest::print(a, "EM+TS\n")?;
-        cr0_set(a, CR0_TS)?;
-        forms(a)?;
+        for mode in modes {
+            guest::print(a, &format!("{mode}\n"))?;
+            sse_on(a, mode != "OSFXSR=0")?;
+            if mode.contains("EM") {
+                cr0_set(a, CR0_EM)?;
+            }
+            if mode.contains("TS") {
+                cr0_set(a, CR0_TS)?;
+            }
+            for ((name, f), _) in forms {
+                probe(a, name, f)?;
+            }
+        }
         sse_on(a, true)
     });
-    // The MMX-register forms ignore OSFXSR; MOVQ2DQ, with an XMM operand,
-    // does not. CRC32 and MOVNTI work on general registers only and make
-    // none of these checks. EM is checked before TS.
-    let want = "\
-OSFXSR=0
-movdqa:U
-paddb-mm:-
-pshufb-mm:-
-movq2dq:U
-emms:-
-crc32:-
-movnti:-
-TS
-movdqa:N
-paddb-mm:N
-pshufb-mm:N
-movq2dq:N
-emms:N
-crc32:-
-movnti:-
-EM
-movdqa:U
-paddb-mm:U
-pshufb-mm:U
-movq2dq:U
-emms:U
-crc32:-
-movnti:-
-EM+TS
-movdqa:U
-paddb-mm:U
-pshufb-mm:U
-movq2dq:U
-emms:U
-crc32:-
-movnti:-
-";
-    assert_eq!(lines(&run(&img).serial), lines(want));
+    let mut want = String::new();
+    for (i, mode) in modes.iter().enumerate() {
+        want += &format!("{mode}\n");
+        for ((name, _), outcomes) in forms {
+            want += &format!("{name}:{}\n", &outcomes[i..i + 1]);
+        }
+    }
+    assert_eq!(lines(&run(&img).serial), lines(&want));
 }
 
 #[test]
 fn sixteen_byte_operands_of_the_aligned_forms_must_be_aligned() {
-    let m = |off: u64| xmmword_ptr(BUF + off);
+    /// A 16-byte memory form: name, whether it must be aligned, and the
+    /// code for the operand at `BUF + offset`.
+    type Wide = (&'static str, bool, fn(&mut CodeAssembler, u64) -> AsmResult);
+    fn m(off: u64) -> AsmMemoryOperand {
+        xmmword_ptr(BUF + off)
+    }
+    let wide: [Wide; 14] = [
+        ("movdqa", true, |a, o| a.movdqa(xmm0, m(o))),
+        ("movaps-st", true, |a, o| a.movaps(m(o), xmm0)),
+        ("movntdq", true, |a, o| a.movntdq(m(o), xmm0)),
+        ("movntdqa", true, |a, o| a.movntdqa(xmm0, m(o))),
+        ("paddb", true, |a, o| a.paddb(xmm0, m(o))),
+        ("ptest", true, |a, o| a.ptest(xmm0, m(o))),
+        ("pshufd", true, |a, o| a.pshufd(xmm0, m(o), 0x1b)),
+        ("movshdup", true, |a, o| a.movshdup(xmm0, m(o))),
+        ("psllw", true, |a, o| a.psllw(xmm0, m(o))),
+        ("movdqu", false, |a, o| a.movdqu(xmm0, m(o))),
+        ("movupd-st", false, |a, o| a.movupd(m(o), xmm0)),
+        ("lddqu", false, |a, o| a.lddqu(xmm0, m(o))),
+        ("pcmpestri", false, |a, o| a.pcmpestri(xmm0, m(o), 0x0c)),
+        ("pcmpistrm", false, |a, o| a.pcmpistrm(xmm0, m(o), 0x0c)),
+    ];
+    // Narrower operands never need alignment.
+    let narrow: [Case; 8] = [
+        ("movsd", &|a| a.movsd_2(xmm0, qword_ptr(BUF + 4))),
+        ("movq", &|a| a.movq(xmm0, qword_ptr(BUF + 1))),
+        ("movhps", &|a| a.movhps(xmm0, qword_ptr(BUF + 3))),
+        ("pmovzxbw", &|a| a.pmovzxbw(xmm0, qword_ptr(BUF + 1))),
+        ("insertps", &|a| a.insertps(xmm0, dword_ptr(BUF + 1), 0x10)),
+        ("pextrw", &|a| a.pextrw(word_ptr(BUF + 1), xmm0, 3)),
+        ("punpcklbw-mm", &|a| a.punpcklbw(mm0, dword_ptr(BUF + 1))),
+        ("paddb-mm", &|a| a.paddb(mm0, qword_ptr(BUF + 1))),
+    ];
     let img = guest(|a, _| {
         sse_on(a, true)?;
         for off in [0u64, 8] {
             guest::print(a, &format!("+{off}\n"))?;
-            probe(a, "movdqa", |a| a.movdqa(xmm0, m(off)))?;
-            probe(a, "movaps-st", |a| a.movaps(m(off), xmm0))?;
-            probe(a, "movntdq", |a| a.movntdq(m(off), xmm0))?;
-            probe(a, "movntdqa", |a| a.movntdqa(xmm0, m(off)))?;
-            probe(a, "paddb", |a| a.paddb(xmm0, m(off)))?;
-            probe(a, "ptest", |a| a.ptest(xmm0, m(off)))?;
-            probe(a, "pshufd", |a| a.pshufd(xmm0, m(off), 0x1b))?;
-            probe(a, "movshdup", |a| a.movshdup(xmm0, m(off)))?;
-            probe(a, "psllw", |a| a.psllw(xmm0, m(off)))?;
-            probe(a, "movdqu", |a| a.movdqu(xmm0, m(off)))?;
-            probe(a, "movupd-st", |a| a.movupd(m(off), xmm0))?;
-            probe(a, "lddqu", |a| a.lddqu(xmm0, m(off)))?;
-            probe(a, "pcmpestri", |a| a.pcmpestri(xmm0, m(off), 0x0c))?;
-            probe(a, "pcmpistrm", |a| a.pcmpistrm(xmm0, m(off), 0x0c))?;
+            for (name, _, f) in wide {
+                probe(a, name, |a| f(a, off))?;
+            }
         }
-        // Narrower operands never need alignment.
         guest::print(a, "narrow\n")?;
-        probe(a, "movsd", |a| a.movsd_2(xmm0, qword_ptr(BUF + 4)))?;
-        probe(a, "movq", |a| a.movq(xmm0, qword_ptr(BUF + 1)))?;
-        probe(a, "movhps", |a| a.movhps(xmm0, qword_ptr(BUF + 3)))?;
-        probe(a, "pmovzxbw", |a| a.pmovzxbw(xmm0, qword_ptr(BUF + 1)))?;
-        probe(a, "insertps", |a| {
-            a.insertps(xmm0, dword_ptr(BUF + 1), 0x10)
-        })?;
-        probe(a, "pextrw", |a| a.pextrw(word_ptr(BUF + 1), xmm0, 3))?;
-        probe(a, "punpcklbw-mm", |a| a.punpcklbw(mm0, dword_ptr(BUF + 1)))?;
-        probe(a, "paddb-mm", |a| a.paddb(mm0, qword_ptr(BUF + 1)))
+        for (name, f) in narrow {
+            probe(a, name, f)?;
+        }
+        Ok(())
     });
-    let aligned = "\
-movdqa:-
-movaps-st:-
-movntdq:-
-movntdqa:-
-paddb:-
-ptest:-
-pshufd:-
-movshdup:-
-psllw:-
-movdqu:-
-movupd-st:-
-lddqu:-
-pcmpestri:-
-pcmpistrm:-
-";
-    let misaligned = "\
-movdqa:G
-movaps-st:G
-movntdq:G
-movntdqa:G
-paddb:G
-ptest:G
-pshufd:G
-movshdup:G
-psllw:G
-movdqu:-
-movupd-st:-
-lddqu:-
-pcmpestri:-
-pcmpistrm:-
-";
-    let narrow = "\
-movsd:-
-movq:-
-movhps:-
-pmovzxbw:-
-insertps:-
-pextrw:-
-punpcklbw-mm:-
-paddb-mm:-
-";
-    let want = format!("+0\n{aligned}+8\n{misaligned}narrow\n{narrow}");
+    let mut want = String::new();
+    for off in [0, 8] {
+        want += &format!("+{off}\n");
+        for (name, aligned, _) in wide {
+            let fault = if aligned && off % 16 != 0 { "G" } else { "-" };
+            want += &format!("{name}:{fault}\n");
+        }
+    }
+    want += "narrow\n";
+    for (name, _) in narrow {
+        want += &format!("{name}:-\n");
+    }
     assert_eq!(lines(&run(&img).serial), lines(&want));
 }
 

@@ -4,6 +4,7 @@
 //! No flags change, and as an SSE4.2 instruction on general registers it
 //! makes none of the CR0/CR4 checks of the SSE state.
 
+use super::operand::add_all;
 use crate::exception::ExecResult;
 use crate::exec::table::TableBuilder;
 use crate::exec::Exec;
@@ -49,15 +50,17 @@ fn crc32(x: &mut Exec, ins: &Instruction) -> ExecResult {
 
 pub(super) fn register(t: &mut TableBuilder) {
     use iced_x86::Code::*;
-    for c in [
-        Crc32_r32_rm8,
-        Crc32_r64_rm8,
-        Crc32_r32_rm16,
-        Crc32_r32_rm32,
-        Crc32_r64_rm64,
-    ] {
-        t.add(c, crc32, 0);
-    }
+    add_all(
+        t,
+        &[
+            Crc32_r32_rm8,
+            Crc32_r64_rm8,
+            Crc32_r32_rm16,
+            Crc32_r32_rm32,
+            Crc32_r64_rm64,
+        ],
+        crc32,
+    );
 }
 
 #[cfg(test)]

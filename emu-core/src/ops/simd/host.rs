@@ -63,58 +63,78 @@ pub(crate) fn check(name: &str, w: usize, kernel: &dyn Fn(u128, u128) -> u128, h
     }
 }
 
-/// The native `ins xmm0, xmm1[, imm]` (`$imm` a const generic parameter
-/// name, or nothing).
+/// Run `text` (an instruction on xmm0 and xmm1) natively with xmm0 = `a`
+/// and xmm1 = `b`; the value of xmm0 after it. Extra asm operands (an
+/// imm8 `i = const I`) follow the text.
+macro_rules! run_xmm {
+    ($a:expr, $b:expr, $text:expr $(, $($extra:tt)*)?) => {{
+        let mut r: u128 = $a;
+        let b: u128 = $b;
+        // SAFETY: the asm reads and writes only the two locals and
+        // clobbers only the XMM registers it declares.
+        unsafe {
+            std::arch::asm!(
+                "movdqu xmm0, [{r}]",
+                "movdqu xmm1, [{b}]",
+                $text,
+                "movdqu [{r}], xmm0",
+                r = in(reg) &mut r,
+                b = in(reg) &b,
+                $($($extra)*,)?
+                out("xmm0") _,
+                out("xmm1") _,
+                options(nostack),
+            );
+        }
+        r
+    }};
+}
+pub(crate) use run_xmm;
+
+/// [`run_xmm`] on mm0 and mm1 (the low quadwords), then EMMS, leaving the
+/// x87 state empty as the compiler expects.
+macro_rules! run_mm {
+    ($a:expr, $b:expr, $text:expr $(, $($extra:tt)*)?) => {{
+        let mut r = $a as u64;
+        let b = $b as u64;
+        // SAFETY: as for `run_xmm`; EMMS empties the x87 tags the MMX
+        // instructions set.
+        unsafe {
+            std::arch::asm!(
+                "movq mm0, [{r}]",
+                "movq mm1, [{b}]",
+                $text,
+                "movq [{r}], mm0",
+                "emms",
+                r = in(reg) &mut r,
+                b = in(reg) &b,
+                $($($extra)*,)?
+                out("mm0") _,
+                out("mm1") _,
+                options(nostack),
+            );
+        }
+        u128::from(r)
+    }};
+}
+pub(crate) use run_mm;
+
+/// The native `ins xmm0, xmm1` as a [`Hw`].
 macro_rules! hw_xmm {
     ($ins:literal) => {{
         fn f(a: u128, b: u128) -> u128 {
-            let mut r = a;
-            // SAFETY: the asm reads and writes only the two locals and
-            // clobbers only the XMM registers it declares.
-            unsafe {
-                std::arch::asm!(
-                    "movdqu xmm0, [{r}]",
-                    "movdqu xmm1, [{b}]",
-                    concat!($ins, " xmm0, xmm1"),
-                    "movdqu [{r}], xmm0",
-                    r = in(reg) &mut r,
-                    b = in(reg) &b,
-                    out("xmm0") _,
-                    out("xmm1") _,
-                    options(nostack),
-                );
-            }
-            r
+            $crate::ops::simd::host::run_xmm!(a, b, concat!($ins, " xmm0, xmm1"))
         }
         f as $crate::ops::simd::host::Hw
     }};
 }
 pub(crate) use hw_xmm;
 
-/// The native `ins mm0, mm1` (then EMMS, leaving the x87 state empty as
-/// the compiler expects).
+/// The native `ins mm0, mm1` as a [`Hw`].
 macro_rules! hw_mm {
     ($ins:literal) => {{
         fn f(a: u128, b: u128) -> u128 {
-            let mut r = a as u64;
-            let b = b as u64;
-            // SAFETY: as for `hw_xmm`; EMMS empties the x87 tags the MMX
-            // instructions set.
-            unsafe {
-                std::arch::asm!(
-                    "movq mm0, [{r}]",
-                    "movq mm1, [{b}]",
-                    concat!($ins, " mm0, mm1"),
-                    "movq [{r}], mm0",
-                    "emms",
-                    r = in(reg) &mut r,
-                    b = in(reg) &b,
-                    out("mm0") _,
-                    out("mm1") _,
-                    options(nostack),
-                );
-            }
-            u128::from(r)
+            $crate::ops::simd::host::run_mm!(a, b, concat!($ins, " mm0, mm1"))
         }
         f as $crate::ops::simd::host::Hw
     }};
@@ -198,49 +218,17 @@ pub(crate) use imm_table;
 macro_rules! check_imm {
     ($k:expr, $ins:literal, xmm) => {{
         fn f<const I: u8>(a: u128, b: u128) -> u128 {
-            let mut r = a;
-            // SAFETY: as for `hw_xmm`.
-            unsafe {
-                std::arch::asm!(
-                    "movdqu xmm0, [{r}]",
-                    "movdqu xmm1, [{b}]",
-                    concat!($ins, " xmm0, xmm1, {i}"),
-                    "movdqu [{r}], xmm0",
-                    r = in(reg) &mut r,
-                    b = in(reg) &b,
-                    i = const I,
-                    out("xmm0") _,
-                    out("xmm1") _,
-                    options(nostack),
-                );
-            }
-            r
+            $crate::ops::simd::host::run_xmm!(a, b, concat!($ins, " xmm0, xmm1, {i}"), i = const I)
         }
-        $crate::ops::simd::host::check_each_imm($ins, 16, &|a, b, i| $k(a, b, 16, i), &$crate::ops::simd::host::imm_table!(f));
+        let table = $crate::ops::simd::host::imm_table!(f);
+        $crate::ops::simd::host::check_each_imm($ins, 16, &|a, b, i| $k(a, b, 16, i), &table);
     }};
     ($k:expr, $ins:literal, mm) => {{
         fn f<const I: u8>(a: u128, b: u128) -> u128 {
-            let mut r = a as u64;
-            let b = b as u64;
-            // SAFETY: as for `hw_mm`.
-            unsafe {
-                std::arch::asm!(
-                    "movq mm0, [{r}]",
-                    "movq mm1, [{b}]",
-                    concat!($ins, " mm0, mm1, {i}"),
-                    "movq [{r}], mm0",
-                    "emms",
-                    r = in(reg) &mut r,
-                    b = in(reg) &b,
-                    i = const I,
-                    out("mm0") _,
-                    out("mm1") _,
-                    options(nostack),
-                );
-            }
-            u128::from(r)
+            $crate::ops::simd::host::run_mm!(a, b, concat!($ins, " mm0, mm1, {i}"), i = const I)
         }
-        $crate::ops::simd::host::check_each_imm($ins, 8, &|a, b, i| $k(a, b, 8, i), &$crate::ops::simd::host::imm_table!(f));
+        let table = $crate::ops::simd::host::imm_table!(f);
+        $crate::ops::simd::host::check_each_imm($ins, 8, &|a, b, i| $k(a, b, 8, i), &table);
     }};
 }
 pub(crate) use check_imm;

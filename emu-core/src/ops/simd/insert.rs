@@ -3,7 +3,7 @@
 //! The lane number is the imm8 modulo the lane count.
 
 use super::lanes::{count, get, put, Lane};
-use super::operand::{forms, width, Align};
+use super::operand::{add_all, forms, width, Align};
 use crate::exception::ExecResult;
 use crate::exec::table::TableBuilder;
 use crate::exec::Exec;
@@ -125,23 +125,27 @@ pub(super) fn register(t: &mut TableBuilder) {
     t.add(Insertps_xmm_xmmm32_imm8, insertps_op, 0);
     t.add(Pextrb_r32m8_xmm_imm8, pextrb, 0);
     t.add(Pextrb_r64m8_xmm_imm8, pextrb, 0);
-    for c in [
-        Pextrw_r32_mm_imm8,
-        Pextrw_r64_mm_imm8,
-        Pextrw_r32_xmm_imm8,
-        Pextrw_r64_xmm_imm8,
-        Pextrw_r32m16_xmm_imm8,
-        Pextrw_r64m16_xmm_imm8,
-    ] {
-        t.add(c, pextrw, 0);
-    }
-    for c in [
-        Pextrd_rm32_xmm_imm8,
-        Extractps_rm32_xmm_imm8,
-        Extractps_r64m32_xmm_imm8,
-    ] {
-        t.add(c, pextrd, 0);
-    }
+    add_all(
+        t,
+        &[
+            Pextrw_r32_mm_imm8,
+            Pextrw_r64_mm_imm8,
+            Pextrw_r32_xmm_imm8,
+            Pextrw_r64_xmm_imm8,
+            Pextrw_r32m16_xmm_imm8,
+            Pextrw_r64m16_xmm_imm8,
+        ],
+        pextrw,
+    );
+    add_all(
+        t,
+        &[
+            Pextrd_rm32_xmm_imm8,
+            Extractps_rm32_xmm_imm8,
+            Extractps_r64m32_xmm_imm8,
+        ],
+        pextrd,
+    );
     t.add(Pextrq_rm64_xmm_imm8, pextrq, 0);
 }
 

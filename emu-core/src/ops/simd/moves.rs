@@ -10,7 +10,7 @@
 //! and the 16-byte memory helpers.
 
 use super::lanes::trunc;
-use super::operand::{forms, Align};
+use super::operand::{add_all, forms, Align};
 use crate::exception::ExecResult;
 use crate::exec::table::TableBuilder;
 use crate::exec::Exec;
@@ -186,35 +186,43 @@ fn movdq2q(x: &mut Exec, ins: &Instruction) -> ExecResult {
 
 pub(super) fn register(t: &mut TableBuilder) {
     use iced_x86::Code::*;
-    for c in [
-        Movaps_xmm_xmmm128,
-        Movapd_xmm_xmmm128,
-        Movdqa_xmm_xmmm128,
-        Movntdqa_xmm_m128,
-    ] {
-        t.add(c, load_aligned, 0);
-    }
-    for c in [
-        Movups_xmm_xmmm128,
-        Movupd_xmm_xmmm128,
-        Movdqu_xmm_xmmm128,
-        Lddqu_xmm_m128,
-    ] {
-        t.add(c, load_unaligned, 0);
-    }
-    for c in [
-        Movaps_xmmm128_xmm,
-        Movapd_xmmm128_xmm,
-        Movdqa_xmmm128_xmm,
-        Movntps_m128_xmm,
-        Movntpd_m128_xmm,
-        Movntdq_m128_xmm,
-    ] {
-        t.add(c, store_aligned, 0);
-    }
-    for c in [Movups_xmmm128_xmm, Movupd_xmmm128_xmm, Movdqu_xmmm128_xmm] {
-        t.add(c, store_unaligned, 0);
-    }
+    add_all(
+        t,
+        &[
+            Movaps_xmm_xmmm128,
+            Movapd_xmm_xmmm128,
+            Movdqa_xmm_xmmm128,
+            Movntdqa_xmm_m128,
+        ],
+        load_aligned,
+    );
+    add_all(
+        t,
+        &[
+            Movups_xmm_xmmm128,
+            Movupd_xmm_xmmm128,
+            Movdqu_xmm_xmmm128,
+            Lddqu_xmm_m128,
+        ],
+        load_unaligned,
+    );
+    add_all(
+        t,
+        &[
+            Movaps_xmmm128_xmm,
+            Movapd_xmmm128_xmm,
+            Movdqa_xmmm128_xmm,
+            Movntps_m128_xmm,
+            Movntpd_m128_xmm,
+            Movntdq_m128_xmm,
+        ],
+        store_aligned,
+    );
+    add_all(
+        t,
+        &[Movups_xmmm128_xmm, Movupd_xmmm128_xmm, Movdqu_xmmm128_xmm],
+        store_unaligned,
+    );
     t.add(Movss_xmm_xmmm32, movss_load, 0);
     t.add(Movsd_xmm_xmmm64, movsd_load, 0);
     t.add(Movss_xmmm32_xmm, movss_store, 0);

@@ -26,8 +26,9 @@
 
 use crate::cpu::state::SegReg;
 use crate::exception::ExecResult;
-use crate::exec::Exec;
-use iced_x86::{Instruction, OpKind, Register};
+use crate::exec::table::TableBuilder;
+use crate::exec::{Exec, Handler};
+use iced_x86::{Code, Instruction, OpKind, Register};
 use softmmu::PAGE_SIZE;
 
 /// Whether a 16-byte memory operand must be aligned.
@@ -269,6 +270,14 @@ pub(crate) fn packed_imm(x: &mut Exec, ins: &Instruction, k: KernelImm) -> ExecR
     packed_with(x, ins, Align::Aligned, k)
 }
 
+/// Register each of `codes` with `handler` (no flag is left undefined by
+/// any form of this family but PCMPxSTRx and PTEST, which define all).
+pub(crate) fn add_all(t: &mut TableBuilder, codes: &[Code], handler: Handler) {
+    for &c in codes {
+        t.add(c, handler, 0);
+    }
+}
+
 /// Register `codes` with a handler running `kernel` through `shape`
 /// (`packed` or `packed_imm`): one handler function per kernel, so the
 /// kernel is a constant the compiler can inline.
@@ -280,7 +289,7 @@ macro_rules! forms {
         ) -> $crate::exception::ExecResult {
             $crate::ops::simd::operand::$shape(x, ins, $kernel)
         }
-        $( $t.add(iced_x86::Code::$code, handler, 0); )+
+        $crate::ops::simd::operand::add_all($t, &[$(iced_x86::Code::$code),+], handler);
     }};
 }
 pub(crate) use forms;

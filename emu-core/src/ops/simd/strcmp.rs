@@ -15,7 +15,7 @@
 //! full vector, SF = the first one is, OF = result bit 0; AF and PF clear.
 
 use super::lanes::{build, get};
-use super::operand::Align;
+use super::operand::{add_all, Align};
 use crate::cpu::flags::{ARITH, CF, OF, SF, ZF};
 use crate::exception::ExecResult;
 use crate::exec::table::TableBuilder;
@@ -201,16 +201,18 @@ fn pcmpstr(x: &mut Exec, ins: &Instruction) -> ExecResult {
 
 pub(super) fn register(t: &mut TableBuilder) {
     use iced_x86::Code::*;
-    for c in [
-        Pcmpestri_xmm_xmmm128_imm8,
-        Pcmpestri64_xmm_xmmm128_imm8,
-        Pcmpestrm_xmm_xmmm128_imm8,
-        Pcmpestrm64_xmm_xmmm128_imm8,
-        Pcmpistri_xmm_xmmm128_imm8,
-        Pcmpistrm_xmm_xmmm128_imm8,
-    ] {
-        t.add(c, pcmpstr, 0);
-    }
+    add_all(
+        t,
+        &[
+            Pcmpestri_xmm_xmmm128_imm8,
+            Pcmpestri64_xmm_xmmm128_imm8,
+            Pcmpestrm_xmm_xmmm128_imm8,
+            Pcmpestrm64_xmm_xmmm128_imm8,
+            Pcmpistri_xmm_xmmm128_imm8,
+            Pcmpistrm_xmm_xmmm128_imm8,
+        ],
+        pcmpstr,
+    );
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]

@@ -4,7 +4,7 @@
 //! MOVMSKPD, MASKMOVQ, MASKMOVDQU, and EMMS.
 
 use super::lanes::{sign_mask, Lane};
-use super::operand::{forms, width, Align};
+use super::operand::{add_all, forms, width, Align};
 use crate::exception::ExecResult;
 use crate::exec::table::TableBuilder;
 use crate::exec::Exec;
@@ -135,26 +135,30 @@ pub(super) fn register(t: &mut TableBuilder) {
             Movq_mm_mmm64
         ]
     );
-    for c in [
-        Movd_rm32_mm,
-        Movq_rm64_mm,
-        Movd_rm32_xmm,
-        Movq_rm64_xmm,
-        Movq_mmm64_mm,
-        Movntq_m64_mm,
-    ] {
-        t.add(c, store_low, 0);
-    }
+    add_all(
+        t,
+        &[
+            Movd_rm32_mm,
+            Movq_rm64_mm,
+            Movd_rm32_xmm,
+            Movq_rm64_xmm,
+            Movq_mmm64_mm,
+            Movntq_m64_mm,
+        ],
+        store_low,
+    );
     t.add(Movnti_m32_r32, movnti, 0);
     t.add(Movnti_m64_r64, movnti, 0);
-    for c in [
-        Pmovmskb_r32_mm,
-        Pmovmskb_r64_mm,
-        Pmovmskb_r32_xmm,
-        Pmovmskb_r64_xmm,
-    ] {
-        t.add(c, pmovmskb, 0);
-    }
+    add_all(
+        t,
+        &[
+            Pmovmskb_r32_mm,
+            Pmovmskb_r64_mm,
+            Pmovmskb_r32_xmm,
+            Pmovmskb_r64_xmm,
+        ],
+        pmovmskb,
+    );
     t.add(Movmskps_r32_xmm, movmskps, 0);
     t.add(Movmskps_r64_xmm, movmskps, 0);
     t.add(Movmskpd_r32_xmm, movmskpd, 0);
