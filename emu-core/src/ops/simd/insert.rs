@@ -36,8 +36,8 @@ fn pinsrq(a: u128, b: u128, w: usize, imm: u8) -> u128 {
 }
 
 /// INSERTPS — Insert Scalar Single-Precision Floating-Point Value: the
-/// dword `e` into dword imm8[5:4] of `a`, then the dwords named in
-/// imm8[3:0] cleared.
+/// dword `e` into dword `imm8[5:4]` of `a`, then the dwords named in
+/// `imm8[3:0]` cleared.
 fn insertps(a: u128, e: u32, imm: u8) -> u128 {
     let r = put(a, usize::from(imm >> 4 & 3), e);
     (0..4).fold(r, |r, i| {
@@ -49,7 +49,7 @@ fn insertps(a: u128, e: u32, imm: u8) -> u128 {
     })
 }
 
-/// INSERTPS: from a register the dword is the source's dword imm8[7:6];
+/// INSERTPS: from a register the dword is the source's dword `imm8[7:6]`;
 /// from memory it is the m32 operand.
 fn insertps_op(x: &mut Exec, ins: &Instruction) -> ExecResult {
     x.sse_check()?;

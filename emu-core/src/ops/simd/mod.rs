@@ -3,9 +3,9 @@
 //! shuffles, shifts, inserts and extracts, the string compares PCMPxSTRx
 //! and CRC32.
 //!
-//! Each sub-family file writes its kernels once over [`lanes`] with the
+//! Each sub-family file writes its kernels once over `lanes` with the
 //! operand width as a parameter and registers the MM and XMM forms onto
-//! the same kernel; [`operand`] holds the register and memory access, the
+//! the same kernel; `operand` holds the register and memory access, the
 //! CR0/CR4 checks, the alignment rule and the MMX transition every form
 //! shares.
 

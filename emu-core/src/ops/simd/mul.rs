@@ -77,8 +77,8 @@ fn psadbw(a: u128, b: u128, w: usize) -> u128 {
 
 /// MPSADBW — Compute Multiple Packed Sums of Absolute Difference: eight
 /// sums of four byte differences between consecutive 4-byte windows of
-/// the destination (from byte 4 * imm8[2]) and the source's 4-byte block
-/// imm8[1:0].
+/// the destination (from byte 4 * `imm8[2]`) and the source's 4-byte block
+/// `imm8[1:0]`.
 fn mpsadbw(a: u128, b: u128, _w: usize, imm: u8) -> u128 {
     let a_off = usize::from(imm >> 2 & 1) * 4;
     let b_off = usize::from(imm & 3) * 4;

@@ -21,8 +21,10 @@
 //! Alignment: a 16-byte memory operand of a legacy-encoded SSE instruction
 //! must be 16-byte aligned (#GP(0) otherwise), except for MOVUPS, MOVUPD,
 //! MOVDQU, LDDQU and the PCMPxSTRx string compares; smaller operands (the
-//! scalar, 64-bit, PMOVSX/ZX and insert forms) are never checked. The host
-//! agrees on every form (`tests::alignment_exemptions` lists them).
+//! scalar, 64-bit, PMOVSX/ZX and insert forms) are never checked. This is
+//! what the host does for every form (probed one by one with a misaligned
+//! operand; the host differential test keeps comparing misaligned cases,
+//! and the `simd_guest` test checks a selection).
 
 use crate::cpu::state::SegReg;
 use crate::exception::ExecResult;

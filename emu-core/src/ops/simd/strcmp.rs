@@ -22,7 +22,7 @@ use crate::exec::table::TableBuilder;
 use crate::exec::Exec;
 use iced_x86::{Code, Instruction};
 
-/// The element format of imm8[1:0].
+/// The element format of `imm8[1:0]`.
 #[derive(Clone, Copy)]
 struct Format {
     words: bool,
@@ -75,7 +75,7 @@ impl Format {
     }
 }
 
-/// IntRes1: the aggregation of imm8[3:2] over `a` (length `la`) and `b`
+/// IntRes1: the aggregation of `imm8[3:2]` over `a` (length `la`) and `b`
 /// (length `lb`), bit `j` for element `j` of `b`.
 fn aggregate(f: Format, agg: u8, a: u128, la: usize, b: u128, lb: usize) -> u32 {
     let n = f.count();
@@ -128,7 +128,7 @@ fn compare(imm: u8, a: u128, la: usize, b: u128, lb: usize) -> (u32, u64) {
     (res2, flags)
 }
 
-/// The index output: the least (imm8[6] = 0) or most significant set bit,
+/// The index output: the least (`imm8[6]` = 0) or most significant set bit,
 /// or the element count when none is set.
 fn index(imm: u8, res2: u32) -> u32 {
     match (res2, imm & 0x40 != 0) {
@@ -138,7 +138,7 @@ fn index(imm: u8, res2: u32) -> u32 {
     }
 }
 
-/// The mask output: the bits themselves (imm8[6] = 0) or each bit
+/// The mask output: the bits themselves (`imm8[6]` = 0) or each bit
 /// expanded to its element.
 fn mask(imm: u8, res2: u32) -> u128 {
     if imm & 0x40 == 0 {
