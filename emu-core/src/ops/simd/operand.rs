@@ -66,11 +66,13 @@ pub(crate) fn width(r: Register) -> usize {
 }
 
 impl Exec<'_> {
+    /// XMM register `r`.
     #[inline(always)]
     pub(crate) fn xmm(&self, r: Register) -> u128 {
         self.cpu.fpu.xmm[xmm_index(r)]
     }
 
+    /// Write XMM register `r`.
     #[inline(always)]
     pub(crate) fn set_xmm(&mut self, r: Register, v: u128) {
         self.cpu.fpu.xmm[xmm_index(r)] = v;
