@@ -296,91 +296,65 @@ mod tests {
         }
     }
 
+    /// Compares from the default input state.
+    fn cmp(code: Code, has_mem: bool, h: &FxImage, e: &FxImage, same: bool) -> FpDiffs {
+        compare(code, has_mem, &FxImage::default(), h, e, &vendors(same))
+    }
+
     #[test]
     fn reciprocals_are_exact_for_the_same_vendor_only() {
-        let input = FxImage::default();
         let mut h = FxImage::default();
         let mut e = FxImage::default();
         h.set_xmm(3, u128::from(0.5f32.to_bits()));
         e.set_xmm(3, u128::from(0.5f32.to_bits() + 3));
-        let c = compare(
-            Code::Rcpss_xmm_xmmm32,
-            false,
-            &input,
-            &h,
-            &e,
-            &vendors(false),
-        );
+        let c = cmp(Code::Rcpss_xmm_xmmm32, false, &h, &e, false);
         assert!(c.diffs.is_empty(), "{:?}", c.diffs);
         assert_eq!(c.approx_ulps, Some(3));
-        let c = compare(
-            Code::Rcpss_xmm_xmmm32,
-            false,
-            &input,
-            &h,
-            &e,
-            &vendors(true),
-        );
+        let c = cmp(Code::Rcpss_xmm_xmmm32, false, &h, &e, true);
         assert_eq!(c.diffs.len(), 1);
         // Far off, or in an element the scalar form does not write.
         e.set_xmm(3, u128::from(0.6f32.to_bits()));
-        let c = compare(
-            Code::Rcpss_xmm_xmmm32,
-            false,
-            &input,
-            &h,
-            &e,
-            &vendors(false),
-        );
+        let c = cmp(Code::Rcpss_xmm_xmmm32, false, &h, &e, false);
         assert_eq!(c.diffs.len(), 1);
         e.set_xmm(3, u128::from(0.5f32.to_bits()) | (1 << 40));
-        let c = compare(
-            Code::Rcpss_xmm_xmmm32,
-            false,
-            &input,
-            &h,
-            &e,
-            &vendors(false),
-        );
+        let c = cmp(Code::Rcpss_xmm_xmmm32, false, &h, &e, false);
         assert_eq!(c.diffs.len(), 1);
     }
 
     #[test]
     fn pointers_only_while_an_exception_is_pending() {
-        let input = FxImage::default();
         let mut h = FxImage::default();
         let mut e = FxImage::default();
         h.set_fip(0x1000);
         e.set_fip(0x2000);
         h.set_fdp(0x3000);
-        let c = compare(Code::Fadd_m32fp, true, &input, &h, &e, &vendors(false));
+        let c = cmp(Code::Fadd_m32fp, true, &h, &e, false);
         assert!(c.diffs.is_empty());
         h.set_fsw(ES | 4);
         e.set_fsw(ES | 4);
-        let c = compare(Code::Fadd_m32fp, true, &input, &h, &e, &vendors(false));
+        let c = cmp(Code::Fadd_m32fp, true, &h, &e, false);
         assert_eq!(c.diffs.len(), 2, "{:?}", c.diffs);
-        let c = compare(Code::Fadd_st0_sti, false, &input, &h, &e, &vendors(false));
+        let c = cmp(Code::Fadd_st0_sti, false, &h, &e, false);
         assert_eq!(c.diffs.len(), 1, "{:?}", c.diffs);
     }
 
     #[test]
     fn transcendentals_within_tolerance() {
-        let input = FxImage::default();
         let mut h = FxImage::default();
         let mut e = FxImage::default();
         h.set_st_parts(0, 0x3ffe, 0xd000_0000_0000_0000);
         e.set_st_parts(0, 0x3ffe, 0xd000_0000_0000_0007);
         e.set_fsw(C1);
-        let c = compare(Code::Fsin, false, &input, &h, &e, &vendors(false));
+        let c = cmp(Code::Fsin, false, &h, &e, false);
         assert!(c.diffs.is_empty(), "{:?}", c.diffs);
         assert_eq!(c.approx_ulps, Some(7));
         e.set_st_parts(0, 0xbffe, 0xd000_0000_0000_0007);
         e.set_fsw(0);
-        let c = compare(Code::Fsin, false, &input, &h, &e, &vendors(false));
+        let c = cmp(Code::Fsin, false, &h, &e, false);
         assert_eq!(c.diffs.len(), 1, "sign differs: {:?}", c.diffs);
         // Exact forms accept no difference.
         e.set_st_parts(0, 0x3ffe, 0xd000_0000_0000_0001);
-        let c = compare(Code::Fsqrt, false, &input, &h, &e, &vendors(false));
+        let c = cmp(Code::Fsqrt, false, &h, &e, false);
         assert_eq!(c.diffs.len(), 1);
     }
 }

@@ -8,6 +8,7 @@
 use super::values::{self, Elem};
 use super::{elem_of, state, unit, Unit};
 use crate::gen::build::{Builder, Mem, Op};
+use crate::gen::Rng;
 use crate::native::fx::FX_SIZE;
 use iced_x86::{Code, MemorySize, Mnemonic, Register};
 
@@ -68,17 +69,23 @@ pub fn before_operands(b: &mut Builder) {
 
 /// An 8-bit immediate of an MMX/SSE form.
 pub fn imm8(b: &mut Builder) -> u64 {
+    imm8_for(b.code, b.rng)
+}
+
+/// An 8-bit immediate for `code`: rounding controls, compare predicates,
+/// string-compare modes and shift counts biased to what they mean.
+pub fn imm8_for(code: Code, rng: &mut Rng) -> u64 {
     use Mnemonic::*;
-    let any = b.rng.below(256);
-    let elem_bits = match elem_of(b.code) {
+    let any = rng.below(256);
+    let elem_bits = match elem_of(code) {
         Elem::Int(n) => n as u64 * 8,
         _ => 64,
     };
-    match b.mnemonic {
+    match code.mnemonic() {
         // imm8[3:0]: rounding mode, MXCSR.RC or not, precision exception
         // suppressed; the upper bits are reserved.
         Roundps | Roundpd | Roundss | Roundsd => {
-            if b.rng.chance(90) {
+            if rng.chance(90) {
                 any & 0xf
             } else {
                 any
@@ -86,14 +93,14 @@ pub fn imm8(b: &mut Builder) -> u64 {
         }
         // Legacy-encoded compares use imm8[2:0]; the rest is ignored.
         Cmpps | Cmppd | Cmpss | Cmpsd => {
-            if b.rng.chance(85) {
+            if rng.chance(85) {
                 any & 7
             } else {
                 any
             }
         }
         Pcmpestri | Pcmpestrm | Pcmpistri | Pcmpistrm | Pcmpestri64 | Pcmpestrm64 => {
-            if b.rng.chance(90) {
+            if rng.chance(90) {
                 any & 0x7f
             } else {
                 any
@@ -101,19 +108,17 @@ pub fn imm8(b: &mut Builder) -> u64 {
         }
         Psrlw | Psraw | Psllw | Psrld | Psrad | Pslld | Psrlq | Psllq => {
             let w = elem_bits;
-            b.rng
-                .pick(&[0, 1, 2, w - 1, w, w + 1, 31, 32, 63, 64, 127, 128, 255, any])
+            rng.pick(&[0, 1, 2, w - 1, w, w + 1, 31, 32, 63, 64, 127, 128, 255, any])
         }
         Psrldq | Pslldq | Palignr => {
-            let small = b.rng.below(34);
-            b.rng
-                .pick(&[0, 1, 7, 8, 15, 16, 17, 31, 32, 255, small, small, any])
+            let small = rng.below(34);
+            rng.pick(&[0, 1, 7, 8, 15, 16, 17, 31, 32, 255, small, small, any])
         }
         _ => {
-            if b.rng.chance(75) {
+            if rng.chance(75) {
                 any
             } else {
-                b.rng.edge(8)
+                rng.edge(8)
             }
         }
     }

@@ -99,7 +99,7 @@ pub fn random_state(rng: &mut Rng, code: Code) -> FxImage {
     fx.set_mxcsr(mxcsr(rng));
     let cw = fcw(rng);
     fx.set_fcw(cw);
-    let pending = u == Unit::X87 && rng.chance(4);
+    let pending = matches!(u, Unit::X87 | Unit::Mmx) && rng.chance(4);
     let mmx_mode = u == Unit::Mmx && rng.chance(50);
     let sw = fsw(rng, cw, pending);
     // MMX instructions leave TOP = 0 and every register valid.
