@@ -57,6 +57,9 @@ pub(crate) const CASES: usize = 3000;
 
 /// Compare `kernel` with `hw` on random operands of `w` bytes.
 pub(crate) fn check(name: &str, w: usize, kernel: &dyn Fn(u128, u128) -> u128, hw: Hw) {
+    if !usable() {
+        return;
+    }
     let mut rng = Rng::new(0x5eed ^ name.len() as u64 ^ (w as u64) << 8);
     let m = super::lanes::trunc(u128::MAX, w);
     for i in 0..CASES {
@@ -253,6 +256,9 @@ pub(crate) fn check_each_imm(
     kernel: &dyn Fn(u128, u128, u8) -> u128,
     table: &[[Hw; 16]; 16],
 ) {
+    if !usable() {
+        return;
+    }
     let mut rng = Rng::new(0x1337 ^ name.len() as u64);
     let m = super::lanes::trunc(u128::MAX, w);
     for imm in 0..=255u8 {
