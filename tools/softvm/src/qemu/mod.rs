@@ -230,6 +230,16 @@ fn accel_name(a: &str) -> Result<(), String> {
     }
 }
 
+/// The first line of `-h` (and `--version`), which runners parse for
+/// QEMU's version.
+pub fn version_line() -> String {
+    probes::version()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// Parse a QEMU command line (without `argv[0]`).
 pub fn parse(args: &[String]) -> Result<Request, String> {
     let mut cfg = MachineConfig {
