@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use testsuite::guest;
 
+mod common;
+use common::{exits, long_mode, spin, triple_fault};
+
 /// A scratch tree, removed when the test passes (kept on failure).
 struct Tree(PathBuf);
 
@@ -28,21 +31,21 @@ impl Tree {
         std::fs::write(d.join("x86/unittests.cfg"), cfg).unwrap();
         for (name, image) in [
             ("echo", echo()),
-            ("pass", ends("SUMMARY: 3 tests\n", 0)),
+            ("pass", exits(0, "SUMMARY: 3 tests\n")),
             (
                 "fail",
-                ends(
-                    "PASS: a\nFAIL: b: went wrong\nSUMMARY: 2 tests, 1 unexpected failures\n",
+                exits(
                     1,
+                    "PASS: a\nFAIL: b: went wrong\nSUMMARY: 2 tests, 1 unexpected failures\n",
                 ),
             ),
             (
                 "skip",
-                ends("SKIP: no such feature\nSUMMARY: 1 tests, 1 skipped\n", 38),
+                exits(38, "SKIP: no such feature\nSUMMARY: 1 tests, 1 skipped\n"),
             ),
             (
                 "abort",
-                ends("Unhandled exception 13 #GP(0) at ip 0000000000400123\n", 64),
+                exits(64, "Unhandled exception 13 #GP(0) at ip 0000000000400123\n"),
             ),
             ("triple", triple_fault()),
             ("spin", spin()),
@@ -67,36 +70,6 @@ impl Drop for Tree {
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
-}
-
-fn long_mode(body: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>) -> Vec<u8> {
-    guest::long_mode(body).unwrap()
-}
-
-/// Print `text` and exit with `v`, as a suite kernel reports and exits.
-fn ends(text: &str, v: u32) -> Vec<u8> {
-    long_mode(|a| {
-        guest::print(a, text)?;
-        guest::exit(a, v)
-    })
-}
-
-fn triple_fault() -> Vec<u8> {
-    long_mode(|a| {
-        a.mov(rax, guest::DATA)?;
-        a.mov(qword_ptr(rax), 0)?;
-        a.mov(word_ptr(rax + 8), 0)?;
-        a.lidt(ptr(rax))?;
-        a.ud2()
-    })
-}
-
-fn spin() -> Vec<u8> {
-    long_mode(|a| {
-        let mut l = a.create_label();
-        a.set_label(&mut l)?;
-        a.jmp(l)
-    })
 }
 
 /// Emit a loop printing RCX bytes from RSI (clobbers AL, DX, RCX, RSI).
@@ -286,7 +259,7 @@ fn every_verdict_of_the_status_rules_and_the_skips_before_a_start() {
             "SKIP kvm_only: kvm only, but ACCEL=tcg (softvm is not kvm)".into(),
             format!("SKIP missing: Test file '{}' not found", missing.display()),
             "SKIP refused: qemu-system-x86_64: -device hyperv-testdev: softvm has no device 'hyperv-testdev' (-device help lists the devices it has)".into(),
-            "SKIP skip_self: 1 tests, 1 skipped".into(),
+            "SKIP skip_self: no such feature (1 tests, 1 skipped)".into(),
         ]
     );
     assert_eq!(

@@ -240,6 +240,21 @@ fn first_line<'a>(output: &'a str, prefix: &str) -> Option<&'a str> {
         .map(|l| l.trim_end_matches('\r'))
 }
 
+/// Why a kernel skipped: its first `SKIP:` report, or else the last line
+/// it printed before its summary (`PKU not enabled`).
+fn skip_detail(output: &str) -> Option<&str> {
+    if let Some(l) = first_line(output, "SKIP: ") {
+        return Some(&l["SKIP: ".len()..]);
+    }
+    let lines: Vec<&str> = output.lines().map(|l| l.trim_end_matches('\r')).collect();
+    let end = lines.iter().rposition(|l| l.starts_with("SUMMARY: "))?;
+    lines[..end]
+        .iter()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .copied()
+}
+
 /// The line that tells why a kernel gave up: an unexpected exception, an
 /// assertion or an abort.
 fn fatal_line(output: &str) -> Option<&str> {
@@ -260,11 +275,12 @@ pub fn judge(r: &RunResult, timeout_text: &str) -> (Verdict, Option<String>) {
     let sum = summary(&out);
     let v = match r.status {
         1 => Verdict::Pass,
-        77 => Verdict::Skip(
-            sum.clone()
-                .or_else(|| first_line(&out, "SKIP: ").map(str::to_string))
-                .unwrap_or_else(|| "the test skipped itself (status 77)".into()),
-        ),
+        77 => Verdict::Skip(match (skip_detail(&out), &sum) {
+            (Some(d), Some(sum)) => format!("{d} ({sum})"),
+            (Some(d), None) => d.to_string(),
+            (None, Some(sum)) => sum.clone(),
+            (None, None) => "the test skipped itself (status 77)".into(),
+        }),
         3 => {
             let mut why = sum
                 .clone()
@@ -316,17 +332,20 @@ mod tests {
             judge(&result(3, out, None), "90s").0,
             Verdict::Fail("3 tests, 2 unexpected failures; first: FAIL: b: no".into())
         );
+        let skip = |out: &str| judge(&result(77, out, None), "90s").0;
         assert_eq!(
-            judge(
-                &result(77, "SKIP: x: no\nSUMMARY: 1 tests, 1 skipped\n", None),
-                "90s"
-            )
-            .0,
-            Verdict::Skip("1 tests, 1 skipped".into())
+            skip("SKIP: x: no\n\nSUMMARY: 1 tests, 1 skipped\n"),
+            Verdict::Skip("x: no (1 tests, 1 skipped)".into())
         );
+        assert_eq!(skip("SKIP: x: no\n"), Verdict::Skip("x: no".into()));
         assert_eq!(
-            judge(&result(77, "SKIP: x: no\n", None), "90s").0,
-            Verdict::Skip("SKIP: x: no".into())
+            skip("boot\nPKU not enabled\n\nSUMMARY: 0 tests\n"),
+            Verdict::Skip("PKU not enabled (0 tests)".into())
+        );
+        assert_eq!(skip("SUMMARY: 0 tests\n"), Verdict::Skip("0 tests".into()));
+        assert_eq!(
+            skip(""),
+            Verdict::Skip("the test skipped itself (status 77)".into())
         );
         assert_eq!(
             judge(&result(124, "", Some("timeout after 90 s")), "90s").0,
