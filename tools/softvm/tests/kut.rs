@@ -227,6 +227,12 @@ qemu_params = -device hyperv-testdev
 [bad_timeout]
 file = pass.flat
 timeout = soon
+[disabled]
+file = pass.flat
+disabled_if = [[ \"$ARCH\" == x86_64 && -f config.mak ]]
+[enabled]
+file = pass.flat
+disabled_if = [[ \"$ARCH\" == arm64 ]]
 ";
 
 #[test]
@@ -252,8 +258,10 @@ fn every_verdict_of_the_status_rules_and_the_skips_before_a_start() {
             "ERROR hang: timeout; duration=1s".into(),
             "ERROR triple: status 4 (triple fault".into(),
             "FAIL fail: 2 tests, 1 unexpected failures; first: FAIL: b: went wrong".into(),
+            "PASS enabled: 3 tests".into(),
             "PASS pass: 3 tests".into(),
             "SKIP checked: /nonexistent/softvm-check not equal to Y".into(),
+            "SKIP disabled: disabled because: [[ \"$ARCH\" == x86_64 && -f config.mak ]]".into(),
             "SKIP extra: test marked as manual run only".into(),
             "SKIP i386_only: i386 only".into(),
             "SKIP kvm_only: kvm only, but ACCEL=tcg (softvm is not kvm)".into(),
@@ -264,7 +272,7 @@ fn every_verdict_of_the_status_rules_and_the_skips_before_a_start() {
     );
     assert_eq!(
         stdout(&o).lines().last().unwrap(),
-        "1 passed, 1 failed, 7 skipped, 4 errors"
+        "2 passed, 1 failed, 8 skipped, 4 errors"
     );
 }
 
