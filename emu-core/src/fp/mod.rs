@@ -63,6 +63,7 @@ mod integral;
 mod nan;
 mod rem;
 mod round;
+mod x87;
 
 #[cfg(test)]
 mod tests;
@@ -71,3 +72,4 @@ pub use compare::{classify, Class, Cmp};
 pub use env::{Env, Flags, Fp, NanRule, Precision, Round};
 pub use format::{Float, F32, F64, F80};
 pub use rem::Remainder;
+pub use x87::{widen, Constant};
