@@ -22,6 +22,7 @@ fn title(family: &str) -> &'static str {
         "stack" => "Stack and flags",
         "string" => "String instructions",
         "system" => "System instructions",
+        "x87" => "x87 floating point",
         _ => "Other",
     }
 }

@@ -17,6 +17,7 @@ pub mod shift;
 pub mod stack;
 pub mod string;
 pub mod system;
+pub mod x87;
 
 use crate::exec::table::TableBuilder;
 
@@ -43,6 +44,8 @@ pub(crate) fn register_all(t: &mut TableBuilder) {
     string::register(t);
     t.family("system");
     system::register(t);
+    t.family("x87");
+    x87::register(t);
     desc::register(t);
     far::register(t);
     fastcall::register(t);
