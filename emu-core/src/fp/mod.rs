@@ -55,6 +55,7 @@
 //!   response's 24576 adjustment (FSCALE) becomes an infinity or a zero.
 
 mod arith;
+mod big;
 mod compare;
 mod convert;
 mod env;
@@ -63,6 +64,7 @@ mod integral;
 mod nan;
 mod rem;
 mod round;
+mod trans;
 mod x87;
 
 #[cfg(test)]

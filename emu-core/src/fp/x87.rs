@@ -33,7 +33,7 @@ pub enum Constant {
 /// derive them again.
 pub(crate) const PI: (u128, i32) = (0xc90f_daa2_2168_c234_c4c6_628b_80dc_1cd1, 1);
 pub(crate) const LN2: (u128, i32) = (0xb172_17f7_d1cf_79ab_c9e3_b398_03f2_f6af, -1);
-const LOG2E: (u128, i32) = (0xb8aa_3b29_5c17_f0bb_be87_fed0_691d_3e88, 0);
+pub(crate) const LOG2E: (u128, i32) = (0xb8aa_3b29_5c17_f0bb_be87_fed0_691d_3e88, 0);
 const LOG2TEN: (u128, i32) = (0xd49a_784b_cd1b_8afe_492b_f6ff_4daf_db4c, 1);
 const LOG10TWO: (u128, i32) = (0x9a20_9a84_fbcf_f798_8f89_59ac_0b7c_9178, -2);
 
