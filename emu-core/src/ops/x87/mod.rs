@@ -26,6 +26,7 @@ mod control;
 mod env;
 mod fop;
 mod load_store;
+mod trans;
 mod unary;
 mod unit;
 
@@ -40,5 +41,6 @@ pub(crate) fn register(t: &mut TableBuilder) {
     consts::register(t);
     control::register(t);
     load_store::register(t);
+    trans::register(t);
     unary::register(t);
 }
