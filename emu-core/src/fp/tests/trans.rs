@@ -49,6 +49,8 @@ struct Out {
 
 type Soft = fn(&mut Fp, F80, F80) -> Out;
 type Host = fn(F80, F80, u16, u64) -> X87Out;
+/// Draws the operand ST(0).
+type Arg = fn(&mut Rng) -> F80;
 
 #[derive(Default)]
 struct Tally {
@@ -214,7 +216,7 @@ fn in_place(r: Option<F80>, a: F80, b: F80) -> Out {
 
 #[test]
 fn x87_transcendentals_match_host() {
-    let ops: [(&str, Soft, Host, fn(&mut Rng) -> F80); 8] = [
+    let ops: [(&str, Soft, Host, Arg); 8] = [
         (
             "fsin",
             |fp, a, b| in_place(fp.sin(a), a, b),

@@ -114,14 +114,27 @@ impl Fp {
         }
     }
 
+    /// The operands of FYL2X and FYL2XP1 and whether y is a zero or an
+    /// infinity, or the NaN result.
+    fn log_operands(&mut self, y: F80, x: F80) -> Result<(Val, Val, bool, bool), F80> {
+        let (vy, vx) = (self.operand(y), self.operand(x));
+        match self.nan2(vy, vx) {
+            Some(n) => Err(n),
+            None => Ok((
+                vy,
+                vx,
+                matches!(vy, Val::Zero { .. }),
+                matches!(vy, Val::Inf { .. }),
+            )),
+        }
+    }
+
     /// FYL2X: y · log2 x.
     pub fn ylog2x(&mut self, y: F80, x: F80) -> F80 {
-        let (vy, vx) = (self.operand(y), self.operand(x));
-        if let Some(n) = self.nan2(vy, vx) {
-            return n;
-        }
-        let y_zero = matches!(vy, Val::Zero { .. });
-        let y_inf = matches!(vy, Val::Inf { .. });
+        let (vy, vx, y_zero, y_inf) = match self.log_operands(y, x) {
+            Ok(v) => v,
+            Err(n) => return n,
+        };
         match vx {
             Val::Num { sign: true, .. } | Val::Inf { sign: true } => self.invalid(),
             Val::Zero { .. } => {
@@ -179,12 +192,10 @@ impl Fp {
     /// measured processor does) and for x <= -1 returns what that
     /// processor returns.
     pub fn ylog2xp1(&mut self, y: F80, x: F80) -> F80 {
-        let (vy, vx) = (self.operand(y), self.operand(x));
-        if let Some(n) = self.nan2(vy, vx) {
-            return n;
-        }
-        let y_zero = matches!(vy, Val::Zero { .. });
-        let y_inf = matches!(vy, Val::Inf { .. });
+        let (vy, vx, y_zero, y_inf) = match self.log_operands(y, x) {
+            Ok(v) => v,
+            Err(n) => return n,
+        };
         match vx {
             Val::Zero { sign } => {
                 if y_inf {
