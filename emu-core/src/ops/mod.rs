@@ -44,10 +44,10 @@ pub(crate) fn register_all(t: &mut TableBuilder) {
     string::register(t);
     t.family("system");
     system::register(t);
-    t.family("x87");
-    x87::register(t);
     desc::register(t);
     far::register(t);
     fastcall::register(t);
     segload::register(t);
+    t.family("x87");
+    x87::register(t);
 }

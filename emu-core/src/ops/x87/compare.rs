@@ -7,7 +7,7 @@
 //! unordered), but then does not pop the stack.
 
 use super::unit::{
-    begin, empty, mark, masked, pop, raise, read_mem, set_cc, set_st, source_denormal, st,
+    add_all, begin, empty, mark, masked, pop, raise, read_mem, set_cc, set_st, source_denormal, st,
     stack_fault, sti, Source, INDEFINITE,
 };
 use crate::cpu::flags::{AF, CF, OF, PF, SF, ZF};
@@ -144,40 +144,40 @@ pub(super) fn register(t: &mut TableBuilder) {
     use Code::*;
     const S: bool = true;
     const U: bool = false;
-    let forms: &[(Code, crate::exec::Handler)] = &[
-        (Fcom_m32fp, compare::<M32, S, 0, CODES>),
-        (Fcom_m64fp, compare::<M64, S, 0, CODES>),
-        (Fcomp_m32fp, compare::<M32, S, 1, CODES>),
-        (Fcomp_m64fp, compare::<M64, S, 1, CODES>),
-        (Ficom_m16int, compare::<I16, S, 0, CODES>),
-        (Ficom_m32int, compare::<I32, S, 0, CODES>),
-        (Ficomp_m16int, compare::<I16, S, 1, CODES>),
-        (Ficomp_m32int, compare::<I32, S, 1, CODES>),
-        (Fcom_st0_sti, compare::<STI, S, 0, CODES>),
-        (Fcom_st0_sti_DCD0, compare::<STI, S, 0, CODES>),
-        (Fcomp_st0_sti, compare::<STI, S, 1, CODES>),
-        (Fcomp_st0_sti_DCD8, compare::<STI, S, 1, CODES>),
-        (Fcomp_st0_sti_DED0, compare::<STI, S, 1, CODES>),
-        (Fcompp, compare::<ST1, S, 2, CODES>),
-        (Fucom_st0_sti, compare::<STI, U, 0, CODES>),
-        (Fucomp_st0_sti, compare::<STI, U, 1, CODES>),
-        (Fucompp, compare::<ST1, U, 2, CODES>),
-        (Ftst, compare::<ZERO, S, 0, CODES>),
-        (Fcomi_st0_sti, compare::<STI, S, 0, EFLAGS>),
-        (Fcomip_st0_sti, compare::<STI, S, 1, EFLAGS>),
-        (Fucomi_st0_sti, compare::<STI, U, 0, EFLAGS>),
-        (Fucomip_st0_sti, compare::<STI, U, 1, EFLAGS>),
-        (Fxam, fxam),
-        (Fcmovb_st0_sti, fcmov::<0x2>),
-        (Fcmove_st0_sti, fcmov::<0x4>),
-        (Fcmovbe_st0_sti, fcmov::<0x6>),
-        (Fcmovu_st0_sti, fcmov::<0xa>),
-        (Fcmovnb_st0_sti, fcmov::<0x3>),
-        (Fcmovne_st0_sti, fcmov::<0x5>),
-        (Fcmovnbe_st0_sti, fcmov::<0x7>),
-        (Fcmovnu_st0_sti, fcmov::<0xb>),
-    ];
-    for &(code, h) in forms {
-        t.add(code, h, 0);
-    }
+    add_all(
+        t,
+        &[
+            (Fcom_m32fp, compare::<M32, S, 0, CODES>),
+            (Fcom_m64fp, compare::<M64, S, 0, CODES>),
+            (Fcomp_m32fp, compare::<M32, S, 1, CODES>),
+            (Fcomp_m64fp, compare::<M64, S, 1, CODES>),
+            (Ficom_m16int, compare::<I16, S, 0, CODES>),
+            (Ficom_m32int, compare::<I32, S, 0, CODES>),
+            (Ficomp_m16int, compare::<I16, S, 1, CODES>),
+            (Ficomp_m32int, compare::<I32, S, 1, CODES>),
+            (Fcom_st0_sti, compare::<STI, S, 0, CODES>),
+            (Fcom_st0_sti_DCD0, compare::<STI, S, 0, CODES>),
+            (Fcomp_st0_sti, compare::<STI, S, 1, CODES>),
+            (Fcomp_st0_sti_DCD8, compare::<STI, S, 1, CODES>),
+            (Fcomp_st0_sti_DED0, compare::<STI, S, 1, CODES>),
+            (Fcompp, compare::<ST1, S, 2, CODES>),
+            (Fucom_st0_sti, compare::<STI, U, 0, CODES>),
+            (Fucomp_st0_sti, compare::<STI, U, 1, CODES>),
+            (Fucompp, compare::<ST1, U, 2, CODES>),
+            (Ftst, compare::<ZERO, S, 0, CODES>),
+            (Fcomi_st0_sti, compare::<STI, S, 0, EFLAGS>),
+            (Fcomip_st0_sti, compare::<STI, S, 1, EFLAGS>),
+            (Fucomi_st0_sti, compare::<STI, U, 0, EFLAGS>),
+            (Fucomip_st0_sti, compare::<STI, U, 1, EFLAGS>),
+            (Fxam, fxam),
+            (Fcmovb_st0_sti, fcmov::<0x2>),
+            (Fcmove_st0_sti, fcmov::<0x4>),
+            (Fcmovbe_st0_sti, fcmov::<0x6>),
+            (Fcmovu_st0_sti, fcmov::<0xa>),
+            (Fcmovnb_st0_sti, fcmov::<0x3>),
+            (Fcmovne_st0_sti, fcmov::<0x5>),
+            (Fcmovnbe_st0_sti, fcmov::<0x7>),
+            (Fcmovnu_st0_sti, fcmov::<0xb>),
+        ],
+    );
 }

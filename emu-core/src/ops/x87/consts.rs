@@ -2,7 +2,7 @@
 //! irrational ones are rounded to 64 bits in the direction the rounding
 //! control says, without a precision exception (Intel SDM Vol. 1, 8.3.8).
 
-use super::unit::{begin, empty, mark, push, set_c1, stack_fault, INDEFINITE};
+use super::unit::{add_all, begin, empty, mark, push, set_c1, stack_fault, INDEFINITE};
 use crate::exception::ExecResult;
 use crate::exec::table::TableBuilder;
 use crate::exec::Exec;
@@ -26,16 +26,16 @@ fn fld_const<const C: u8>(x: &mut Exec, ins: &Instruction) -> ExecResult {
 
 pub(super) fn register(t: &mut TableBuilder) {
     use Code::*;
-    let forms: &[(Code, crate::exec::Handler)] = &[
-        (Fld1, fld_const::<{ Constant::One as u8 }>),
-        (Fldl2t, fld_const::<{ Constant::Log2Ten as u8 }>),
-        (Fldl2e, fld_const::<{ Constant::Log2E as u8 }>),
-        (Fldpi, fld_const::<{ Constant::Pi as u8 }>),
-        (Fldlg2, fld_const::<{ Constant::Log10Two as u8 }>),
-        (Fldln2, fld_const::<{ Constant::LnTwo as u8 }>),
-        (Fldz, fld_const::<{ Constant::Zero as u8 }>),
-    ];
-    for &(code, h) in forms {
-        t.add(code, h, 0);
-    }
+    add_all(
+        t,
+        &[
+            (Fld1, fld_const::<{ Constant::One as u8 }>),
+            (Fldl2t, fld_const::<{ Constant::Log2Ten as u8 }>),
+            (Fldl2e, fld_const::<{ Constant::Log2E as u8 }>),
+            (Fldpi, fld_const::<{ Constant::Pi as u8 }>),
+            (Fldlg2, fld_const::<{ Constant::Log10Two as u8 }>),
+            (Fldln2, fld_const::<{ Constant::LnTwo as u8 }>),
+            (Fldz, fld_const::<{ Constant::Zero as u8 }>),
+        ],
+    );
 }

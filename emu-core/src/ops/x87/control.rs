@@ -10,7 +10,7 @@
 //! iced-x86 decodes as two instructions but also has a `Code` for, run
 //! WAIT's checks first.
 
-use super::unit::{begin, mark, pop, set_c1, sti, write_mem};
+use super::unit::{add_all, begin, mark, pop, set_c1, sti, write_mem};
 use crate::cpu::fpu::{fcw, fsw};
 use crate::exception::ExecResult;
 use crate::exec::table::TableBuilder;
@@ -104,8 +104,8 @@ fn waiting<const F: u8>(x: &mut Exec, ins: &Instruction) -> ExecResult {
         STSW => fnstsw(x, ins),
         CLEX => fnclex(x, ins),
         INIT => fninit(x, ins),
-        STENV => super::env::fnstenv(x, ins),
-        SAVE => super::env::fnsave(x, ins),
+        STENV => super::env::store::<false>(x, ins),
+        SAVE => super::env::store::<true>(x, ins),
         _ => legacy_nop(x, ins),
     }
 }
@@ -151,44 +151,44 @@ fn fnop(x: &mut Exec, ins: &Instruction) -> ExecResult {
 
 pub(super) fn register(t: &mut TableBuilder) {
     use Code::*;
-    let forms: &[(Code, crate::exec::Handler)] = &[
-        (Fldcw_m2byte, fldcw),
-        (Fnstcw_m2byte, fnstcw),
-        (Fstcw_m2byte, waiting::<STCW>),
-        (Fnstsw_m2byte, fnstsw),
-        (Fnstsw_AX, fnstsw),
-        (Fstsw_m2byte, waiting::<STSW>),
-        (Fstsw_AX, waiting::<STSW>),
-        (Fnclex, fnclex),
-        (Fclex, waiting::<CLEX>),
-        (Fninit, fninit),
-        (Finit, waiting::<INIT>),
-        (Fnstenv_m14byte, super::env::fnstenv),
-        (Fnstenv_m28byte, super::env::fnstenv),
-        (Fstenv_m14byte, waiting::<STENV>),
-        (Fstenv_m28byte, waiting::<STENV>),
-        (Fnsave_m94byte, super::env::fnsave),
-        (Fnsave_m108byte, super::env::fnsave),
-        (Fsave_m94byte, waiting::<SAVE>),
-        (Fsave_m108byte, waiting::<SAVE>),
-        (Fldenv_m14byte, super::env::fldenv),
-        (Fldenv_m28byte, super::env::fldenv),
-        (Frstor_m94byte, super::env::frstor),
-        (Frstor_m108byte, super::env::frstor),
-        (Fneni, legacy_nop),
-        (Feni, waiting::<NOP>),
-        (Fndisi, legacy_nop),
-        (Fdisi, waiting::<NOP>),
-        (Fnsetpm, legacy_nop),
-        (Fsetpm, waiting::<NOP>),
-        (Wait, fwait),
-        (Ffree_sti, ffree::<false>),
-        (Ffreep_sti, ffree::<true>),
-        (Fincstp, step_top::<true>),
-        (Fdecstp, step_top::<false>),
-        (Fnop, fnop),
-    ];
-    for &(code, h) in forms {
-        t.add(code, h, 0);
-    }
+    add_all(
+        t,
+        &[
+            (Fldcw_m2byte, fldcw),
+            (Fnstcw_m2byte, fnstcw),
+            (Fstcw_m2byte, waiting::<STCW>),
+            (Fnstsw_m2byte, fnstsw),
+            (Fnstsw_AX, fnstsw),
+            (Fstsw_m2byte, waiting::<STSW>),
+            (Fstsw_AX, waiting::<STSW>),
+            (Fnclex, fnclex),
+            (Fclex, waiting::<CLEX>),
+            (Fninit, fninit),
+            (Finit, waiting::<INIT>),
+            (Fnstenv_m14byte, super::env::store::<false>),
+            (Fnstenv_m28byte, super::env::store::<false>),
+            (Fstenv_m14byte, waiting::<STENV>),
+            (Fstenv_m28byte, waiting::<STENV>),
+            (Fnsave_m94byte, super::env::store::<true>),
+            (Fnsave_m108byte, super::env::store::<true>),
+            (Fsave_m94byte, waiting::<SAVE>),
+            (Fsave_m108byte, waiting::<SAVE>),
+            (Fldenv_m14byte, super::env::load::<false>),
+            (Fldenv_m28byte, super::env::load::<false>),
+            (Frstor_m94byte, super::env::load::<true>),
+            (Frstor_m108byte, super::env::load::<true>),
+            (Fneni, legacy_nop),
+            (Feni, waiting::<NOP>),
+            (Fndisi, legacy_nop),
+            (Fdisi, waiting::<NOP>),
+            (Fnsetpm, legacy_nop),
+            (Fsetpm, waiting::<NOP>),
+            (Wait, fwait),
+            (Ffree_sti, ffree::<false>),
+            (Ffreep_sti, ffree::<true>),
+            (Fincstp, step_top::<true>),
+            (Fdecstp, step_top::<false>),
+            (Fnop, fnop),
+        ],
+    );
 }

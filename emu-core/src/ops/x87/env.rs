@@ -153,62 +153,52 @@ fn load_env(x: &mut Exec, l: Layout, b: &[u8]) {
 }
 
 /// FNSTENV — Store x87 FPU Environment (no wait), then mask every
-/// exception (which clears ES and B).
-pub(super) fn fnstenv(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    x.x87_check(false)?;
-    let l = Layout::of(x, ins);
-    let b = store_env(x, l);
-    let (s, o) = x.mem_loc(ins);
-    x.write_bytes(s, o, &b[..l.env_len()])?;
-    // Every exception masked: none is pending any more.
-    x.cpu.fpu.fcw |= fcw::MASKS;
-    update_es(x);
-    Ok(())
-}
-
-/// FLDENV — Load x87 FPU Environment.
-pub(super) fn fldenv(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    x.x87_check(true)?;
-    let l = Layout::of(x, ins);
-    let mut b = [0u8; 28];
-    let (s, o) = x.mem_loc(ins);
-    x.read_bytes(s, o, &mut b[..l.env_len()])?;
-    load_env(x, l, &b);
-    Ok(())
-}
-
-/// FNSAVE — Store x87 FPU State (no wait): the environment and ST(0) to
-/// ST(7), then FNINIT.
-pub(super) fn fnsave(x: &mut Exec, ins: &Instruction) -> ExecResult {
+/// exception (which clears ES and B); FNSAVE (`SAVE`) — Store x87 FPU
+/// State (no wait): the environment and ST(0) to ST(7), then FNINIT.
+pub(super) fn store<const SAVE: bool>(x: &mut Exec, ins: &Instruction) -> ExecResult {
     x.x87_check(false)?;
     let l = Layout::of(x, ins);
     let n = l.env_len();
     let mut b = [0u8; 108];
     b[..n].copy_from_slice(&store_env(x, l)[..n]);
-    for i in 0..8 {
-        b[n + 10 * i..n + 10 * i + 10].copy_from_slice(&x.cpu.fpu.st(i).to_bytes());
-    }
+    let len = if SAVE {
+        for i in 0..8 {
+            b[n + 10 * i..n + 10 * i + 10].copy_from_slice(&x.cpu.fpu.st(i).to_bytes());
+        }
+        n + 80
+    } else {
+        n
+    };
     let (s, o) = x.mem_loc(ins);
-    x.write_bytes(s, o, &b[..n + 80])?;
-    x.cpu.fpu.finit();
+    x.write_bytes(s, o, &b[..len])?;
+    if SAVE {
+        x.cpu.fpu.finit();
+    } else {
+        x.cpu.fpu.fcw |= fcw::MASKS;
+        update_es(x);
+    }
     Ok(())
 }
 
-/// FRSTOR — Restore x87 FPU State: the environment, then ST(0) to ST(7)
-/// relative to the loaded TOP.
-pub(super) fn frstor(x: &mut Exec, ins: &Instruction) -> ExecResult {
+/// FLDENV — Load x87 FPU Environment; FRSTOR (`REGS`) — Restore x87 FPU
+/// State: the environment, then ST(0) to ST(7) relative to the loaded
+/// TOP.
+pub(super) fn load<const REGS: bool>(x: &mut Exec, ins: &Instruction) -> ExecResult {
     x.x87_check(true)?;
     let l = Layout::of(x, ins);
     let n = l.env_len();
+    let len = if REGS { n + 80 } else { n };
     let mut b = [0u8; 108];
     let (s, o) = x.mem_loc(ins);
-    x.read_bytes(s, o, &mut b[..n + 80])?;
+    x.read_bytes(s, o, &mut b[..len])?;
     load_env(x, l, &b);
-    for i in 0..8 {
-        let mut r = [0u8; 10];
-        r.copy_from_slice(&b[n + 10 * i..n + 10 * i + 10]);
-        let p = x.cpu.fpu.phys(i);
-        x.cpu.fpu.regs[p] = F80::from_bytes(&r);
+    if REGS {
+        for i in 0..8 {
+            let mut r = [0u8; 10];
+            r.copy_from_slice(&b[n + 10 * i..n + 10 * i + 10]);
+            let p = x.cpu.fpu.phys(i);
+            x.cpu.fpu.regs[p] = F80::from_bytes(&r);
+        }
     }
     Ok(())
 }

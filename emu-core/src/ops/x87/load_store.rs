@@ -2,7 +2,7 @@
 //! FILD, FIST, FISTP, FISTTP (word, doubleword, quadword integers), FXCH.
 
 use super::unit::{
-    begin, empty, mark, masked, pop, push, raise, read_m80, read_mem, set_c1, set_st, st,
+    add_all, begin, empty, mark, masked, pop, push, raise, read_m80, read_mem, set_c1, set_st, st,
     stack_fault, sti, write_m80, write_mem, INDEFINITE,
 };
 use crate::exception::ExecResult;
@@ -210,37 +210,37 @@ fn fxch(x: &mut Exec, ins: &Instruction) -> ExecResult {
 
 pub(super) fn register(t: &mut TableBuilder) {
     use Code::*;
-    let forms: &[(Code, crate::exec::Handler)] = &[
-        (Fld_m32fp, load::<M32>),
-        (Fld_m64fp, load::<M64>),
-        (Fld_m80fp, load::<M80>),
-        (Fild_m16int, load::<I16>),
-        (Fild_m32int, load::<I32>),
-        (Fild_m64int, load::<I64>),
-        (Fld_sti, fld_sti),
-        (Fst_m32fp, store::<M32, false, false>),
-        (Fst_m64fp, store::<M64, false, false>),
-        (Fstp_m32fp, store::<M32, true, false>),
-        (Fstp_m64fp, store::<M64, true, false>),
-        (Fstp_m80fp, store::<M80, true, false>),
-        (Fist_m16int, store::<I16, false, false>),
-        (Fist_m32int, store::<I32, false, false>),
-        (Fistp_m16int, store::<I16, true, false>),
-        (Fistp_m32int, store::<I32, true, false>),
-        (Fistp_m64int, store::<I64, true, false>),
-        (Fisttp_m16int, store::<I16, true, true>),
-        (Fisttp_m32int, store::<I32, true, true>),
-        (Fisttp_m64int, store::<I64, true, true>),
-        (Fst_sti, fst_sti::<false, true>),
-        (Fstp_sti, fst_sti::<true, true>),
-        (Fstp_sti_DFD0, fst_sti::<true, true>),
-        (Fstp_sti_DFD8, fst_sti::<true, true>),
-        (Fstpnce_sti, fst_sti::<true, false>),
-        (Fxch_st0_sti, fxch),
-        (Fxch_st0_sti_DDC8, fxch),
-        (Fxch_st0_sti_DFC8, fxch),
-    ];
-    for &(code, h) in forms {
-        t.add(code, h, 0);
-    }
+    add_all(
+        t,
+        &[
+            (Fld_m32fp, load::<M32>),
+            (Fld_m64fp, load::<M64>),
+            (Fld_m80fp, load::<M80>),
+            (Fild_m16int, load::<I16>),
+            (Fild_m32int, load::<I32>),
+            (Fild_m64int, load::<I64>),
+            (Fld_sti, fld_sti),
+            (Fst_m32fp, store::<M32, false, false>),
+            (Fst_m64fp, store::<M64, false, false>),
+            (Fstp_m32fp, store::<M32, true, false>),
+            (Fstp_m64fp, store::<M64, true, false>),
+            (Fstp_m80fp, store::<M80, true, false>),
+            (Fist_m16int, store::<I16, false, false>),
+            (Fist_m32int, store::<I32, false, false>),
+            (Fistp_m16int, store::<I16, true, false>),
+            (Fistp_m32int, store::<I32, true, false>),
+            (Fistp_m64int, store::<I64, true, false>),
+            (Fisttp_m16int, store::<I16, true, true>),
+            (Fisttp_m32int, store::<I32, true, true>),
+            (Fisttp_m64int, store::<I64, true, true>),
+            (Fst_sti, fst_sti::<false, true>),
+            (Fstp_sti, fst_sti::<true, true>),
+            (Fstp_sti_DFD0, fst_sti::<true, true>),
+            (Fstp_sti_DFD8, fst_sti::<true, true>),
+            (Fstpnce_sti, fst_sti::<true, false>),
+            (Fxch_st0_sti, fxch),
+            (Fxch_st0_sti_DDC8, fxch),
+            (Fxch_st0_sti_DFC8, fxch),
+        ],
+    );
 }

@@ -4,7 +4,7 @@
 //! ([`crate::fp`]'s `trans`), computed to 128 bits and rounded once.
 
 use super::unit::{
-    begin, empty, mark, nan_like, pop, post_arith, push, set_cc, set_st, st, stack_fault,
+    add_all, begin, empty, mark, nan_like, pop, post_arith, push, set_cc, set_st, st, stack_fault,
     INDEFINITE,
 };
 use crate::cpu::fpu::fsw::C2;
@@ -128,17 +128,17 @@ fn binary<const F: u8>(x: &mut Exec, ins: &Instruction) -> ExecResult {
 
 pub(super) fn register(t: &mut TableBuilder) {
     use Code::*;
-    let forms: &[(Code, crate::exec::Handler)] = &[
-        (Fsin, unary::<SIN>),
-        (Fcos, unary::<COS>),
-        (F2xm1, unary::<F2XM1>),
-        (Fsincos, pushing::<false>),
-        (Fptan, pushing::<true>),
-        (Fpatan, binary::<ATAN>),
-        (Fyl2x, binary::<YL2X>),
-        (Fyl2xp1, binary::<YL2XP1>),
-    ];
-    for &(code, h) in forms {
-        t.add(code, h, 0);
-    }
+    add_all(
+        t,
+        &[
+            (Fsin, unary::<SIN>),
+            (Fcos, unary::<COS>),
+            (F2xm1, unary::<F2XM1>),
+            (Fsincos, pushing::<false>),
+            (Fptan, pushing::<true>),
+            (Fpatan, binary::<ATAN>),
+            (Fyl2x, binary::<YL2X>),
+            (Fyl2xp1, binary::<YL2XP1>),
+        ],
+    );
 }

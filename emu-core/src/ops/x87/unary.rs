@@ -2,8 +2,8 @@
 //! FSCALE, FXTRACT, FPREM, FPREM1.
 
 use super::unit::{
-    begin, empty, mark, nan_like, post, post_arith, push, set_c1, set_cc, set_st, st, stack_fault,
-    INDEFINITE,
+    add_all, begin, empty, mark, nan_like, post, post_arith, push, set_c1, set_cc, set_st, st,
+    stack_fault, INDEFINITE,
 };
 use crate::cpu::fpu::fsw::{C0, C1, C2, C3};
 use crate::exception::ExecResult;
@@ -128,17 +128,17 @@ fn fprem<const NEAREST: bool>(x: &mut Exec, ins: &Instruction) -> ExecResult {
 
 pub(super) fn register(t: &mut TableBuilder) {
     use Code::*;
-    let forms: &[(Code, crate::exec::Handler)] = &[
-        (Fchs, sign::<false>),
-        (Fabs, sign::<true>),
-        (Fsqrt, st0_op::<SQRT>),
-        (Frndint, st0_op::<RNDINT>),
-        (Fscale, st0_op::<SCALE>),
-        (Fxtract, fxtract),
-        (Fprem, fprem::<false>),
-        (Fprem1, fprem::<true>),
-    ];
-    for &(code, h) in forms {
-        t.add(code, h, 0);
-    }
+    add_all(
+        t,
+        &[
+            (Fchs, sign::<false>),
+            (Fabs, sign::<true>),
+            (Fsqrt, st0_op::<SQRT>),
+            (Frndint, st0_op::<RNDINT>),
+            (Fscale, st0_op::<SCALE>),
+            (Fxtract, fxtract),
+            (Fprem, fprem::<false>),
+            (Fprem1, fprem::<true>),
+        ],
+    );
 }

@@ -8,7 +8,8 @@ use super::fop::fop;
 use crate::cpu::fpu::{fsw, F80};
 use crate::cpu::state::SegReg;
 use crate::exception::ExecResult;
-use crate::exec::Exec;
+use crate::exec::table::TableBuilder;
+use crate::exec::{Exec, Handler};
 use crate::fp::{classify, Class, Env, Flags, Fp, F32, F64};
 use iced_x86::{Instruction, OpKind};
 
@@ -244,5 +245,13 @@ pub(super) fn source_denormal(fp: &mut Fp, a: F80, b: Source, divisor: Option<F8
     let zero_divisor = divisor.is_some_and(|d| classify(d) == Class::Zero);
     if b.denormal && !nan_like(a) && !nan_like(b.value) && !zero_divisor {
         fp.flags |= Flags::DE;
+    }
+}
+
+/// Register each `(Code, handler)` pair (no x87 instruction leaves an
+/// RFLAGS bit undefined).
+pub(super) fn add_all(t: &mut TableBuilder, forms: &[(iced_x86::Code, Handler)]) {
+    for &(code, h) in forms {
+        t.add(code, h, 0);
     }
 }
