@@ -127,4 +127,19 @@ mod tests {
             [0x78, 0x56, 0x34, 0x12, 0x90, 0x78, 0x56, 0x34, 0x12, 0x80]
         );
     }
+
+    #[test]
+    fn invalid_digits_count_with_their_binary_value() {
+        // What the host's FBLD loads for nibbles above 9.
+        let at = |i: usize, byte: u8| {
+            let mut b = [0u8; 10];
+            b[i] = byte;
+            from_bcd(&b).0
+        };
+        assert_eq!(at(0, 0x0a), 10);
+        assert_eq!(at(0, 0xa0), 100);
+        assert_eq!(at(0, 0xff), 165);
+        assert_eq!(at(8, 0xff), 1_650_000_000_000_000_000);
+        assert_eq!(from_bcd(&[0xff; 10]), (1_666_666_666_666_666_665, true));
+    }
 }

@@ -19,7 +19,7 @@ use iced_x86::{Code, Instruction, Register};
 
 /// The control word bits that hold state: the masks, precision and
 /// rounding control, and the (387 and later: ignored) infinity control.
-/// Bit 6 reads as 1, the others as 0.
+/// Bit 6 reads as 1, the others as 0 (as the host stores them back).
 const FCW_BITS: u16 = 0x1f3f;
 const FCW_ONES: u16 = 0x0040;
 

@@ -74,10 +74,9 @@ fn fld_sti(x: &mut Exec, ins: &Instruction) -> ExecResult {
     Ok(())
 }
 
-/// The bytes a store of ST(0) in format `FORM` writes, and the
-/// exceptions it raises in `fp`; `None` for FORM values that are not
-/// memory formats. The integer indefinite and the real indefinite are
-/// what the conversions return for invalid operands.
+/// The value a store of `v` in format `FORM` (not M80) writes, with the
+/// exceptions it raises in `fp`. The integer indefinite and the real
+/// indefinite are what the conversions return for invalid operands.
 fn convert_out<const FORM: u8, const TRUNC: bool>(fp: &mut Fp, v: F80) -> u64 {
     match FORM {
         M32 => u64::from(fp.convert::<F80, F32>(v).0),
@@ -107,18 +106,11 @@ fn store<const FORM: u8, const POP: bool, const TRUNC: bool>(
 ) -> ExecResult {
     let mut fp = begin(x)?;
     if empty(x, 0) {
-        let masked_ie = masked(x, Flags::IE);
-        if masked_ie {
-            let v = match FORM {
-                M80 => {
-                    write_m80(x, ins, &INDEFINITE.to_bytes())?;
-                    None
-                }
-                _ => Some(convert_out::<FORM, TRUNC>(&mut fp, INDEFINITE)),
-            };
-            if let Some(v) = v {
-                write_mem(x, ins, size_of(FORM), v)?;
-            }
+        if masked(x, Flags::IE) && FORM == M80 {
+            write_m80(x, ins, &INDEFINITE.to_bytes())?;
+        } else if masked(x, Flags::IE) {
+            let v = convert_out::<FORM, TRUNC>(&mut fp, INDEFINITE);
+            write_mem(x, ins, size_of(FORM), v)?;
         }
         mark(x, ins);
         if stack_fault(x, false) && POP {

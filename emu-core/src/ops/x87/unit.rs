@@ -27,12 +27,7 @@ const PRE: Flags = Flags(Flags::IE.0 | Flags::DE.0 | Flags::ZE.0);
 /// control word.
 pub(super) fn begin(x: &Exec) -> ExecResult<Fp> {
     x.x87_check(true)?;
-    Ok(env(x))
-}
-
-/// The arithmetic environment of the current control word.
-pub(super) fn env(x: &Exec) -> Fp {
-    Fp::new(Env::x87(x.cpu.fpu.fcw))
+    Ok(Fp::new(Env::x87(x.cpu.fpu.fcw)))
 }
 
 /// Whether the instruction has a memory operand.
