@@ -108,17 +108,24 @@ fn spin() -> Vec<u8> {
 /// A guest running into an instruction emu-core does not implement.
 fn unsupported() -> Vec<u8> {
     let implemented = emu_core::testing::implemented_codes();
-    let candidates: [&[u8]; 4] = [
+    // Advertised by the default model (else it is #UD in the guest).
+    let model = emu_core::cpu::model::CpuModel::max();
+    let gate =
+        emu_core::exec::gate::Gate::from_cpuid(&emu_core::cpuid::Cpuid::for_model(&model, 0, 1));
+    let candidates: [&[u8]; 7] = [
         &[0xd9, 0xe8],
         &[0xd9, 0xfe],
         &[0xd9, 0xeb],
+        &[0x0f, 0x58, 0xc1],
+        &[0x66, 0x0f, 0x38, 0x17, 0xc1],
+        &[0xf2, 0x0f, 0x38, 0xf1, 0xc1],
         &[0x66, 0x0f, 0x38, 0xdc, 0xc1],
     ];
     let bytes = candidates
         .into_iter()
         .find(|b| {
             let ins = iced_x86::Decoder::with_ip(64, b, 0, iced_x86::DecoderOptions::NONE).decode();
-            !implemented.contains(&ins.code())
+            !implemented.contains(&ins.code()) && gate.code_present(ins.code())
         })
         .expect("every candidate instruction is implemented now: add an unimplemented one");
     long_mode(|a| a.db(bytes))
