@@ -140,7 +140,7 @@ pub struct FpDiffs {
     /// results within [`TRANSCENDENTAL_ULPS`] (or the reciprocal bound).
     pub approx_ulps: Option<u64>,
     /// A transcendental result further off, accepted as within the
-    /// argument-reduction error (see [`REDUCTION_ERROR`]).
+    /// argument-reduction error (the bound `REDUCTION_ERROR`).
     pub reduction: bool,
 }
 
