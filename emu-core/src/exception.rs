@@ -138,6 +138,10 @@ pub enum Fault {
     /// An instruction softvm does not implement (counted; #UD or an
     /// internal-error exit, as the VMM chose).
     Unimplemented,
+    /// The code to run is not in RAM (an instruction fetch from MMIO or
+    /// from a gpa in no memslot): softvm runs code from RAM only, as KVM's
+    /// emulator does, and reports an internal error.
+    CodeNotInRam,
 }
 
 impl From<Exception> for Fault {

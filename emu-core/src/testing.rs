@@ -17,7 +17,7 @@ use crate::cpu::state::{
 };
 use crate::exec::{step, Exec, Signals, StepResult};
 use crate::system::SysState;
-use iced_x86::{Code, CpuidFeature, Instruction};
+use iced_x86::{Code, Instruction};
 use softmmu::{Backing, Gpa, GuestMemory, MemFlags, Mmu, PAGE_SIZE};
 
 /// A flat guest memory window: guest address `base` maps to `bytes[0]`.
@@ -171,6 +171,7 @@ pub fn step64_cr(
             return Err(StepError::Unimplemented(format!("{:?}", ins.code())))
         }
         StepResult::Exit => return Err(StepError::Other("instruction needs I/O".into())),
+        StepResult::CodeNotInRam => return Err(StepError::Other("code is not in RAM".into())),
     }
     if !io.queue.is_empty() {
         return Err(StepError::Other("instruction did I/O".into()));
@@ -190,30 +191,4 @@ pub fn implemented_codes() -> Vec<Code> {
 /// out), or `None` if `code` is not implemented.
 pub fn defined_flags(code: Code) -> Option<u64> {
     crate::exec::table::undefined_flags(code).map(|u| !u)
-}
-
-/// The CPUID features of the instruction families still being added on
-/// other branches (x87, MMX, SSE..SSE4.2): the model advertises them, so
-/// their forms that softvm lacks end a run with an internal error. The
-/// tests that look for such forms (`emu-core/tests/model_coverage.rs`,
-/// `testsuite/tests/random_code.rs`) accept these and print them; the
-/// list is emptied when the families are merged.
-pub const FEATURES_IN_PROGRESS: &[CpuidFeature] = &[
-    CpuidFeature::FPU,
-    CpuidFeature::FPU387,
-];
-
-/// Single forms of those families whose feature is a base one: WAIT
-/// (FWAIT) belongs to the x87 family. Emptied with
-/// [`FEATURES_IN_PROGRESS`].
-pub const CODES_IN_PROGRESS: &[Code] = &[Code::Wait];
-
-/// Whether `code` belongs to a family still in progress (see
-/// [`FEATURES_IN_PROGRESS`]).
-pub fn in_progress(code: Code) -> bool {
-    CODES_IN_PROGRESS.contains(&code)
-        || code
-            .cpuid_features()
-            .iter()
-            .any(|f| FEATURES_IN_PROGRESS.contains(f))
 }

@@ -34,7 +34,9 @@ pub enum VcpuExit<'a> {
     /// Single step or breakpoint, when debugging is enabled.
     Debug,
     /// An instruction softvm does not implement, when the VMM asked for
-    /// exits instead of #UD (see [`Vcpu::set_exit_on_unimplemented`]).
+    /// exits instead of #UD (see [`Vcpu::set_exit_on_unimplemented`]);
+    /// or code that is not in RAM (a fetch from MMIO), which softvm cannot
+    /// run whatever the VMM asked: then `len` is 0.
     InternalError {
         rip: u64,
         bytes: [u8; 15],
@@ -509,6 +511,7 @@ impl Vcpu {
                     }
                 }
                 StepResult::Exit => break Some(Outcome::Read),
+                StepResult::CodeNotInRam => break Some(Outcome::CodeNotInRam),
                 StepResult::Unimplemented => {
                     x.sys.unimplemented += 1;
                     if self.exit_on_unimplemented {
@@ -555,6 +558,11 @@ impl Vcpu {
                     len: self.ins.len().max(1),
                 }
             }
+            Outcome::CodeNotInRam => VcpuExit::InternalError {
+                rip: self.cpu.rip,
+                bytes: [0; 15],
+                len: 0,
+            },
         }
     }
 }
@@ -573,7 +581,9 @@ fn report(sink: &dyn CpuSink, r: &StepResult, rip: u64, ins: &Instruction) {
             error_code: e.error_code(),
             cr2: e.cr2(),
         }),
-        StepResult::Unimplemented => sink.event(&CpuEvent::Unimplemented { rip }),
+        StepResult::Unimplemented | StepResult::CodeNotInRam => {
+            sink.event(&CpuEvent::Unimplemented { rip })
+        }
         StepResult::Exit => {}
     }
 }
@@ -595,4 +605,5 @@ pub(crate) enum Outcome {
     Io,
     Read,
     Unimplemented,
+    CodeNotInRam,
 }

@@ -12,7 +12,6 @@ use emu_core::cpu::model::CpuModel;
 use emu_core::cpuid::Cpuid;
 use emu_core::exec::gate::Gate;
 use emu_core::exec::table::handler;
-use emu_core::testing::in_progress;
 use iced_x86::{Code, EncodingKind};
 use std::collections::BTreeMap;
 
@@ -46,9 +45,8 @@ fn max_gate() -> Gate {
 }
 
 /// Advertised legacy and VEX forms without a handler, grouped by their
-/// feature list; with `all` false, leaving out the families still in
-/// progress (`emu_core::testing::in_progress`).
-fn missing(all: bool) -> BTreeMap<String, Vec<Code>> {
+/// feature list.
+fn missing() -> BTreeMap<String, Vec<Code>> {
     let gate = max_gate();
     let mut out: BTreeMap<String, Vec<Code>> = BTreeMap::new();
     for code in Code::values() {
@@ -56,7 +54,6 @@ fn missing(all: bool) -> BTreeMap<String, Vec<Code>> {
             || PSEUDO.contains(&code)
             || !gate.code_present(code)
             || handler(code).is_some()
-            || (!all && in_progress(code))
         {
             continue;
         }
@@ -98,20 +95,8 @@ fn registered_forms_are_advertised_or_listed() {
 }
 
 #[test]
-fn advertised_forms_outside_the_families_in_progress_have_handlers() {
-    let m = missing(false);
-    println!("{}", report(&m));
-    assert!(
-        m.is_empty(),
-        "advertised forms without a handler:\n{}",
-        report(&m)
-    );
-}
-
-#[test]
-#[ignore = "fails until the x87, MMX and SSE families are merged (branch i14-misc); the lead removes this ignore after merging them"]
 fn every_advertised_form_has_a_handler() {
-    let m = missing(true);
+    let m = missing();
     let n: usize = m.values().map(Vec::len).sum();
     println!("{n} advertised forms without a handler:\n{}", report(&m));
     assert_eq!(n, 0, "advertised forms without a handler:\n{}", report(&m));

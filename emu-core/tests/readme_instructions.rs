@@ -29,6 +29,7 @@ fn title(family: &str) -> &'static str {
         "hint" => "Hints, prefetches, fences and cache-line control",
         "random" => "Random numbers (RDRAND, RDSEED)",
         "xsave" => "State save and restore (FXSAVE, XSAVE family, XCR0)",
+        "x87" => "x87 floating point",
         _ => "Other",
     }
 }

@@ -143,7 +143,6 @@ fn c_guests_sse_on_softvm_match_the_host() {
 
 /// softvm runs the compiled program that uses long double (x87).
 #[test]
-#[ignore = "needs the x87 family of issue 14; the lead un-ignores it once it is merged"]
 fn c_guests_x87_on_softvm_match_the_host() {
     on_softvm("c-guests-x87", |b| b.x87);
 }

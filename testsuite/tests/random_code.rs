@@ -7,7 +7,6 @@
 use emu_core::{Regs, Segment, Sregs, VcpuExit, Vm, VmConfig};
 use iced_x86::{Decoder, DecoderOptions};
 use softmmu::{Backing, Gpa, MemFlags};
-use std::collections::BTreeMap;
 
 /// Guest RAM of the random programs, at guest-physical 0.
 const RAM: u64 = 4 << 20;
@@ -356,14 +355,12 @@ fn random_code_never_panics_the_host() {
 /// Random bytes with invalid and rarely used encodings planted among them
 /// never end a run with an internal error (status 6 of `softvm run`),
 /// unless the instruction is a form the CPU model advertises and softvm
-/// lacks: those are collected and printed, and any outside the families
-/// still in progress fails the test.
+/// lacks (a softvm bug): any such form fails the test.
 #[test]
 fn random_bytes_end_in_faults_not_internal_errors() {
     let base = base_seed() ^ 0x0bad_c0de;
     let n = program_count(300);
     println!("random-bytes: seed {base}");
-    let mut expected: BTreeMap<String, usize> = BTreeMap::new();
     let mut wrong: Vec<String> = Vec::new();
     let mut outside_ram = 0;
     let mut executed = 0;
@@ -400,30 +397,16 @@ fn random_bytes_end_in_faults_not_internal_errors() {
             "{code:?} {:?} ({bitness}-bit, bytes {bytes:02x?})",
             code.cpuid_features()
         );
-        // The families still being added (x87, MMX, SSE...): their
-        // advertised forms may be missing until they are merged
-        // (`emu_core::testing::FEATURES_IN_PROGRESS`, which the lead
-        // empties).
-        if emu_core::testing::in_progress(code) {
-            *expected
-                .entry(format!("{code:?} {:?}", code.cpuid_features()))
-                .or_insert(0) += 1;
-        } else {
-            wrong.push(format!("program {i} mode {mode} seed {seed}: {what}"));
-        }
+        wrong.push(format!("program {i} mode {mode} seed {seed}: {what}"));
     }
     println!(
         "random-bytes: {n} programs, {executed} instructions; {outside_ram} ended \
-         fetching code outside RAM; {} advertised forms of families in progress \
-         ended a run:",
-        expected.len()
+         fetching code outside RAM; {} ended on a form softvm lacks",
+        wrong.len()
     );
-    for (code, count) in &expected {
-        println!("  {code}: {count}");
-    }
     assert!(
         wrong.is_empty(),
-        "internal errors outside the families in progress:\n{}",
+        "internal errors on advertised forms softvm lacks:\n{}",
         wrong.join("\n")
     );
     assert!(executed > n * 100, "the programs ran too little");

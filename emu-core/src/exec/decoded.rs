@@ -163,10 +163,12 @@ impl Decoded {
             OpKind::Register if n < ins.op_count() => gpr_loc(ins.op_register(n)).0 as u8,
             _ => 0,
         };
+        let mut ins = *ins;
+        crate::ops::x87::stash_fop(&mut ins, bytes);
         Some(Decoded {
             regs: [reg(0), reg(1)],
-            cc: crate::ops::control::cc(ins),
-            ins: *ins,
+            cc: crate::ops::control::cc(&ins),
+            ins,
             op,
             run,
             family,

@@ -182,7 +182,7 @@ fn requirement(f: CpuidFeature) -> Option<Option<Feature>> {
         | C::PAUSE
         | C::RDPMC => return Some(None),
         C::X64 => F::Lm,
-        C::FPU | C::FPU387 => F::Fpu,
+        C::FPU | C::FPU287 | C::FPU387 => F::Fpu,
         C::TSC => F::Tsc,
         C::MSR => F::Msr,
         C::CX8 => F::Cx8,

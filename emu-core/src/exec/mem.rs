@@ -348,7 +348,7 @@ impl Exec<'_> {
         let first = (PAGE_SIZE as usize - off).min(15);
         match self.translate_la(la, AccessKind::Fetch)? {
             Translation::Ram { hva, .. } => self.mmu.load_bytes(hva, &mut buf[..first]),
-            Translation::Mmio { .. } => return Err(Fault::Unimplemented),
+            Translation::Mmio { .. } => return Err(Fault::CodeNotInRam),
         }
         Ok(first)
     }
@@ -358,7 +358,7 @@ impl Exec<'_> {
         let la2 = self.wrap_la(la.wrapping_add(have as u64));
         match self.translate_la(la2, AccessKind::Fetch)? {
             Translation::Ram { hva, .. } => self.mmu.load_bytes(hva, &mut buf[have..15]),
-            Translation::Mmio { .. } => return Err(Fault::Unimplemented),
+            Translation::Mmio { .. } => return Err(Fault::CodeNotInRam),
         }
         Ok(15)
     }

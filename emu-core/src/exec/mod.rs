@@ -79,6 +79,8 @@ pub enum StepResult {
     /// Not implemented: the instruction bytes are in the `bytes` buffer
     /// passed to [`step`] (or `cache::run_batch`).
     Unimplemented,
+    /// The code at RIP is not in RAM (see [`Fault::CodeNotInRam`]).
+    CodeNotInRam,
 }
 
 impl Exec<'_> {
@@ -165,6 +167,10 @@ pub fn step(x: &mut Exec, ins: &mut Instruction, bytes: &mut [u8; 16]) -> StepRe
         Err(Fault::Unimplemented) => {
             x.io.end_instruction();
             StepResult::Unimplemented
+        }
+        Err(Fault::CodeNotInRam) => {
+            x.io.end_instruction();
+            StepResult::CodeNotInRam
         }
     }
 }

@@ -56,6 +56,7 @@
 //!   response's 24576 adjustment (FSCALE) becomes an infinity or a zero.
 
 mod arith;
+mod big;
 mod compare;
 mod convert;
 mod env;
@@ -64,6 +65,8 @@ mod integral;
 mod nan;
 mod rem;
 mod round;
+mod trans;
+mod x87;
 
 #[cfg(test)]
 mod tests;
@@ -72,3 +75,4 @@ pub use compare::{classify, Class, Cmp};
 pub use env::{Env, Flags, Fp, NanRule, Precision, Round};
 pub use format::{Float, F32, F64, F80};
 pub use rem::Remainder;
+pub use x87::{widen, Constant};

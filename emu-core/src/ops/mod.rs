@@ -23,6 +23,7 @@ pub mod sse_fp;
 pub mod stack;
 pub mod string;
 pub mod system;
+pub mod x87;
 pub mod xsave;
 
 use crate::exec::table::TableBuilder;
@@ -68,4 +69,6 @@ pub(crate) fn register_all(t: &mut TableBuilder) {
     random::register(t);
     t.family("xsave");
     xsave::register(t);
+    t.family("x87");
+    x87::register(t);
 }

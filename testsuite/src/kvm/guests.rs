@@ -50,6 +50,7 @@ pub fn all() -> Result<Vec<Guest>, IcedError> {
         ("int-n", int_n),
         ("ring3-data-segments", iretq_nulls_segments),
         ("pushad-32", pushad_32),
+        ("x87-long-mode", super::x87::long_mode),
     ];
     list.into_iter()
         .map(|(name, f)| Ok(Guest::new(name, f()?, false)))

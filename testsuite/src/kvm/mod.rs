@@ -15,6 +15,7 @@
 mod backend;
 pub mod guests;
 pub mod kit;
+pub mod x87;
 
 #[cfg(target_os = "linux")]
 pub use backend::KvmBackend;

@@ -126,7 +126,7 @@ impl<W: Write> Bus<W> {
             VcpuExit::Interrupted => Answer::Interrupted,
             VcpuExit::InternalError { rip, bytes, len } => Answer::Unsupported {
                 rip,
-                bytes: bytes[..len.clamp(1, bytes.len())].to_vec(),
+                bytes: bytes[..len.min(bytes.len())].to_vec(),
             },
         };
         self.deliver_msi(apic);

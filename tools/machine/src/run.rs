@@ -215,6 +215,12 @@ fn vcpu_loop(vcpu: &mut Vcpu, sh: &Shared<'_>) {
                 sh.place_timeout(vcpu);
                 return;
             }
+            Answer::Unsupported { rip, bytes } if bytes.is_empty() => Some((
+                End::Unsupported,
+                Some(format!(
+                    "cannot run code at rip {rip:#x}: it is not in RAM (softvm fetches instructions from RAM only)"
+                )),
+            )),
             Answer::Unsupported { rip, bytes } => {
                 let hex: Vec<String> = bytes.iter().map(|x| format!("{x:02x}")).collect();
                 let dis = disassemble(vcpu, &bytes, rip);

@@ -186,6 +186,10 @@ fn cached_fault(
             let _ = x.decode(ins, bytes);
             StepResult::Unimplemented
         }
+        Fault::CodeNotInRam => {
+            x.io.end_instruction();
+            StepResult::CodeNotInRam
+        }
     }
 }
 

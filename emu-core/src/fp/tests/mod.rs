@@ -8,6 +8,9 @@ mod host_sse;
 mod host_x87;
 #[cfg(target_arch = "x86_64")]
 mod sse;
+#[cfg(target_arch = "x86_64")]
+mod trans;
+mod trans_values;
 mod unit;
 #[cfg(target_arch = "x86_64")]
 mod x87;
