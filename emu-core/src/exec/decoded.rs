@@ -11,6 +11,7 @@ use super::fast::{self, FastOp};
 use super::gate::{self, Availability, Gate};
 use super::operand::{gpr_loc, seg_of};
 use super::{table, Exec, Handler};
+use crate::cpu::model::Vendor;
 use crate::cpu::state::SegReg;
 use crate::exception::ExecResult;
 use iced_x86::{CodeSize, Instruction, OpKind, Register};
@@ -120,7 +121,9 @@ impl Decoded {
     ///
     /// The vCPU's `gate` decides first: an instruction the CPU model lacks
     /// runs as #UD or a NOP (see `gate`) whether or not softvm implements
-    /// it.
+    /// it. The fast forms compute the undefined flags as Intel processors
+    /// do, so for another vendor the forms where that shows run their
+    /// family handlers.
     pub fn new(
         ins: &Instruction,
         next: u64,
@@ -135,7 +138,9 @@ impl Decoded {
             Availability::Undefined => (gate::absent_ud as Handler, false),
         };
         let op = match fast {
-            true => fast::select(ins).unwrap_or(FastOp::Family),
+            true => fast::select(ins)
+                .filter(|op| gate.vendor == Vendor::Intel || !op.has_intel_flags())
+                .unwrap_or(FastOp::Family),
             false => FastOp::Family,
         };
         let run = op.handler().unwrap_or(run_family as Fast);

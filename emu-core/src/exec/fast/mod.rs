@@ -159,6 +159,29 @@ macro_rules! fast_ops {
     };
 }
 
+impl FastOp {
+    /// A form that leaves the flags the manuals call undefined as Intel
+    /// processors do (the lazy shift and multiply flags of
+    /// `cpu::flags`): a vCPU of another vendor runs the family handler
+    /// instead, which follows its vendor (see `ops::shift`,
+    /// `ops::muldiv`).
+    pub const fn has_intel_flags(self) -> bool {
+        matches!(
+            self,
+            FastOp::Shl64
+                | FastOp::Shr64
+                | FastOp::Sar64
+                | FastOp::Shl32
+                | FastOp::Shr32
+                | FastOp::Sar32
+                | FastOp::Imul64
+                | FastOp::Imul64i8
+                | FastOp::Imul64i32
+                | FastOp::Mul64
+        )
+    }
+}
+
 /// What [`run`] did with an instruction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ran {
