@@ -322,9 +322,15 @@ pub fn load_image(image: &[u8]) -> Result<LoadedImage, BackendError> {
     Ok(LoadedImage { boot, chunks })
 }
 
-/// softvm's CPUID model, given to both backends.
+/// The CPUID table given to both backends: softvm's `host` model, whose
+/// vendor is the host's. KVM runs the guest on the host processor, which
+/// behaves as its vendor's do whatever CPUID says (the flags the manuals
+/// leave undefined, SYSCALL outside 64-bit mode, ...), and softvm follows
+/// its model's vendor: with the host's vendor on both sides, both behave
+/// alike, and the guest sees the vendor it runs on.
 pub fn cpuid_model() -> Vec<CpuidEntry> {
-    emu_core::cpuid::Cpuid::default_model(0, 1).entries
+    let model = emu_core::cpu::model::CpuModel::host();
+    emu_core::cpuid::Cpuid::for_model(&model, 0, 1).entries
 }
 
 /// Put `image` into `b` (memory, CPUID, registers) and run it until it
