@@ -21,10 +21,7 @@
 //! host CPU, the reference we want.
 //!
 //! Forms left out, with the reason printed by the test ([`exclusions`]):
-//! the failed 32-bit `CMPXCHG r32, r32` with a register destination (this
-//! host CPU does not zero-extend the destination, softvm does; see
-//! [`crate::kvm::guests::known_differences`]) and forms whose result is
-//! undefined (BSWAP r16).
+//! forms whose result is undefined (BSWAP r16).
 
 mod alu;
 mod paging;
@@ -35,19 +32,12 @@ pub use paging::paging_program;
 /// Forms deliberately left out of random programs, with the reason.
 pub fn exclusions() -> Vec<(&'static str, &'static str)> {
     vec![
-        (
-            "CMPXCHG r/m32, r32 with a register destination",
-            "hardware quirk: a failed compare leaves the upper half of the destination on this host CPU, softvm zero-extends",
-        ),
         ("BSWAP r16", "result undefined"),
         (
             "BSF/BSR with a zero source",
             "destination undefined: sources are made non-zero first",
         ),
-        (
-            "CMPXCHG (0F A6/A7 encodings)",
-            "not x86-64 instructions",
-        ),
+        ("CMPXCHG (0F A6/A7 encodings)", "not x86-64 instructions"),
     ]
 }
 
