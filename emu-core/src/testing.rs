@@ -5,9 +5,16 @@
 //! The vCPU is put in 64-bit mode with paging off. Real hardware cannot be
 //! in that state; softvm's MMU simply maps linear = physical, which lets a
 //! test place guest data at the very addresses the host buffer has.
+//!
+//! The floating-point control bits are those an operating system such as
+//! Linux gives its user programs: CR0.NE and CR0.MP set, CR0.EM and CR0.TS
+//! clear, CR4.OSFXSR set, and CR4.OSXMMEXCPT set unless the caller asks
+//! for the #UD a guest without it gets (see [`step64_fp`]).
 
-use crate::api_types::{Regs, Segment, Sregs};
-use crate::cpu::state::{CR0_ET, CR0_PE, CR4_PAE, EFER_LMA, EFER_LME};
+use crate::api_types::{Fpu, Regs, Segment, Sregs};
+use crate::cpu::state::{
+    CR0_ET, CR0_MP, CR0_NE, CR0_PE, CR4_OSFXSR, CR4_OSXMMEXCPT, CR4_PAE, EFER_LMA, EFER_LME,
+};
 use crate::exec::{step, Exec, Signals, StepResult};
 use crate::system::SysState;
 use iced_x86::{Code, Instruction};
@@ -31,8 +38,22 @@ pub enum StepError {
 }
 
 /// Execute exactly one instruction at `regs.rip` (bytes `code`) in 64-bit
-/// mode, CPL 0, over `mem`.
+/// mode, CPL 0, over `mem`, with the x87/SSE state after FNINIT.
 pub fn step64(regs: &mut Regs, code: &[u8], mem: &mut FlatMem) -> Result<(), StepError> {
+    step64_fp(regs, &mut Fpu::default(), true, code, mem)
+}
+
+/// [`step64`] with the x87/MMX/SSE state `fpu`, which is updated also
+/// when the instruction faults (an unmasked SIMD exception sets its MXCSR
+/// flag before #XM). `osxmmexcpt` is CR4.OSXMMEXCPT: without it an
+/// unmasked SIMD exception is #UD.
+pub fn step64_fp(
+    regs: &mut Regs,
+    fpu: &mut Fpu,
+    osxmmexcpt: bool,
+    code: &[u8],
+    mem: &mut FlatMem,
+) -> Result<(), StepError> {
     let other = |e: softmmu::MemError| StepError::Other(e.to_string());
     let gm = GuestMemory::new();
     let page = |a: u64| a & !(PAGE_SIZE - 1);
@@ -77,8 +98,8 @@ pub fn step64(regs: &mut Regs, code: &[u8], mem: &mut FlatMem) -> Result<(), Ste
     let mut s = Sregs {
         cs: Segment::flat(8, 0xb, false, true),
         ds: Segment::flat(0x10, 0x3, true, false),
-        cr0: CR0_PE | CR0_ET,
-        cr4: CR4_PAE,
+        cr0: CR0_PE | CR0_ET | CR0_NE | CR0_MP,
+        cr4: CR4_PAE | CR4_OSFXSR | if osxmmexcpt { CR4_OSXMMEXCPT } else { 0 },
         efer: EFER_LME | EFER_LMA,
         ..cpu.get_sregs()
     };
@@ -88,6 +109,7 @@ pub fn step64(regs: &mut Regs, code: &[u8], mem: &mut FlatMem) -> Result<(), Ste
     s.gs = s.ds;
     cpu.set_sregs(&s);
     cpu.set_regs(regs);
+    cpu.set_fpu(fpu);
     let mut mmu = Mmu::new(gm.clone());
     let mut io = crate::exec::io::IoState::default();
     // The host's vendor: its behaviour is what the caller compares with.
@@ -120,6 +142,7 @@ pub fn step64(regs: &mut Regs, code: &[u8], mem: &mut FlatMem) -> Result<(), Ste
         r
     };
     mmu.leave();
+    *fpu = cpu.get_fpu();
     match r {
         StepResult::Done => {}
         StepResult::Exception(e) => {

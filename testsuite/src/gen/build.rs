@@ -1,7 +1,8 @@
 //! Operand selection and encoding of one case.
 
 use super::rng::{width_mask, Rng};
-use super::{decode, fixup, flags, Case, Env};
+use super::{decode, fixup, flags, fp, Case, Env};
+use crate::native::fx::FxImage;
 use crate::native::{gprs, regs_from_gprs, ARITH_FLAGS, DF, FLAGS_FIXED, IF};
 use emu_core::Regs;
 use iced_x86::{Code, Encoder, Instruction, Mnemonic, OpCodeOperandKind as K, OpKind, Register};
@@ -55,6 +56,8 @@ pub struct Builder<'a> {
     pub len: usize,
     /// (base, index, scale, displacement, displ_size) of the r/m operand.
     pub mem_operand: Option<(Register, Register, u32, u64, u32)>,
+    /// The x87/MMX/SSE state the case starts from.
+    pub fp: FxImage,
 }
 
 pub const RSP: usize = 4;
@@ -139,6 +142,7 @@ impl<'a> Builder<'a> {
             mid.wrapping_add_signed(rng.range(-256, 256))
         };
         pinned[RSP] = true;
+        let fp = fp::state::random_state(rng, code);
         Builder {
             env,
             rng,
@@ -153,6 +157,7 @@ impl<'a> Builder<'a> {
             rep: 0,
             len: 0,
             mem_operand: None,
+            fp,
         }
     }
 
@@ -235,6 +240,19 @@ impl<'a> Builder<'a> {
                     }
                 }
                 K::mem => Op::Mem(self.place_mem(msize)?),
+                K::mm_reg | K::mm_rm => Op::Reg(fp::operands::mm(&mut self)),
+                K::xmm_reg | K::xmm_rm => Op::Reg(fp::operands::xmm(&mut self)),
+                K::mm_or_mem | K::xmm_or_mem => {
+                    if self.rng.chance(50) {
+                        Op::Mem(self.place_mem(msize)?)
+                    } else if k == K::mm_or_mem {
+                        Op::Reg(fp::operands::mm(&mut self))
+                    } else {
+                        Op::Reg(fp::operands::xmm(&mut self))
+                    }
+                }
+                K::st0 => Op::Reg(Register::ST0),
+                K::sti_opcode => Op::Reg(fp::operands::sti(&mut self)),
                 K::mem_offs => Op::Mem(self.place_moffs(msize)),
                 K::al => Op::Reg(Register::AL),
                 K::cl => Op::Reg(Register::CL),
@@ -242,7 +260,7 @@ impl<'a> Builder<'a> {
                 K::eax => Op::Reg(Register::EAX),
                 K::rax => Op::Reg(Register::RAX),
                 K::br64_1 | K::br64_4 => Op::Branch,
-                K::seg_rSI | K::es_rDI => Op::Str,
+                K::seg_rSI | K::es_rDI | K::seg_rDI => Op::Str,
                 K::seg_rBX_al => {
                     let ea = self.get(Register::RBX) + self.get(Register::AL);
                     let ea = if self.addr32 { ea & 0xffff_ffff } else { ea };
@@ -274,6 +292,10 @@ impl<'a> Builder<'a> {
         fixup::after_encoding(&mut self)?;
         let regs = regs_from_gprs(&self.gpr, self.env.insn_addr, self.rflags);
         let (flags_defined, flags_undefined) = flags::instance_flags(&decoded, &regs);
+        let mem_ea = self.ops.iter().find_map(|o| match o {
+            Op::Mem(m) => Some(m.ea),
+            _ => None,
+        });
         Ok(Case {
             code: self.code,
             bytes,
@@ -282,6 +304,8 @@ impl<'a> Builder<'a> {
             mem: self.mem,
             flags_defined,
             flags_undefined,
+            fp: self.fp,
+            mem_ea,
         })
     }
 
@@ -480,6 +504,8 @@ impl<'a> Builder<'a> {
                     let kind = match (op.op_kind(i), self.addr32) {
                         (K::seg_rSI, false) => OpKind::MemorySegRSI,
                         (K::seg_rSI, true) => OpKind::MemorySegESI,
+                        (K::seg_rDI, false) => OpKind::MemorySegRDI,
+                        (K::seg_rDI, true) => OpKind::MemorySegEDI,
                         (_, false) => OpKind::MemoryESRDI,
                         (_, true) => OpKind::MemoryESEDI,
                     };

@@ -1,12 +1,16 @@
 //! Run a [`Case`] on the host CPU and in emu-core, and compare.
 
+use super::fp::check::{self, FpDiffs, Vendors};
 use super::{decode, Case, Env};
+use crate::native::fx::FxImage;
+use crate::native::fx::OFF_MXCSR_MASK;
 use crate::native::{
     gprs, Exit, NativeRunner, Outcome, FLAGS_FIXED, GPR_NAMES, IF, LOADABLE_FLAGS,
 };
-use emu_core::testing::{step64, FlatMem, StepError};
+use emu_core::testing::{step64, step64_fp, FlatMem, StepError};
 use emu_core::Regs;
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 
 /// The environment of a runner.
 pub fn env_of(runner: &NativeRunner) -> Env {
@@ -44,6 +48,8 @@ impl Case {
             mem,
             flags_defined,
             flags_undefined,
+            fp: FxImage::default(),
+            mem_ea: None,
         }
     }
 }
@@ -54,6 +60,11 @@ pub struct EmuOutcome {
     pub result: Result<(), StepError>,
     pub regs: Regs,
     pub mem: Vec<u8>,
+    /// The x87/MMX/SSE state after the instruction (or at its fault).
+    pub fp: FxImage,
+    /// After #XM: the result of the same case with CR4.OSXMMEXCPT clear,
+    /// which must be #UD.
+    pub without_osxmmexcpt: Option<Result<(), StepError>>,
 }
 
 /// Both sides' results for one case.
@@ -76,27 +87,125 @@ pub enum Verdict {
     Unimplemented(String),
 }
 
-/// Runs `case` on both sides.
-pub fn run_both(runner: &mut NativeRunner, case: &Case) -> Run {
-    runner.mem_mut().copy_from_slice(&case.mem);
-    let native = runner.run(&case.bytes, &case.regs).expect("native run");
-    let native_mem = runner.mem().to_vec();
+/// #XM's vector; #UD's.
+const XM: u8 = 19;
+const UD: u8 = 6;
+
+/// Runs `case` in emu-core; `osxmmexcpt` is CR4.OSXMMEXCPT.
+fn run_emu(
+    case: &Case,
+    base: u64,
+    osxmmexcpt: bool,
+) -> (Result<(), StepError>, Regs, FlatMem, FxImage) {
     let mut regs = case.regs;
     let mut mem = FlatMem {
-        base: runner.mem_base(),
+        base,
         bytes: case.mem.clone(),
     };
-    let result = step64(&mut regs, &case.bytes, &mut mem);
+    let mut fpu = case.fp.to_fpu();
+    let result = step64_fp(&mut regs, &mut fpu, osxmmexcpt, &case.bytes, &mut mem);
+    (result, regs, mem, FxImage::from_fpu(&fpu))
+}
+
+/// Runs `case` on both sides. The emulator runs with CR4.OSXMMEXCPT set,
+/// as Linux runs the host's user programs; when that gives #XM, it runs
+/// again without, expecting #UD.
+pub fn run_both(runner: &mut NativeRunner, case: &Case) -> Run {
+    runner.mem_mut().copy_from_slice(&case.mem);
+    let native = runner
+        .run_fp(&case.bytes, &case.regs, &case.fp)
+        .expect("native run");
+    let native_mem = runner.mem().to_vec();
+    let base = runner.mem_base();
+    let (result, regs, mem, fp) = run_emu(case, base, true);
+    let without_osxmmexcpt = matches!(result, Err(StepError::Exception { vector: XM, .. }))
+        .then(|| run_emu(case, base, false).0);
     Run {
-        mem_base: runner.mem_base(),
+        mem_base: base,
         native,
         native_mem,
         emu: EmuOutcome {
             result,
             regs,
             mem: mem.bytes,
+            fp,
+            without_osxmmexcpt,
         },
     }
+}
+
+/// The vendors of the host CPU and of softvm's model (CPUID leaf 0 run
+/// on each), computed once.
+pub fn vendors() -> Vendors {
+    static V: OnceLock<Vendors> = OnceLock::new();
+    *V.get_or_init(|| {
+        let cpuid = [0x0f, 0xa2];
+        let name = |r: &Regs| {
+            let mut v = [0u8; 12];
+            v[..4].copy_from_slice(&(r.rbx as u32).to_le_bytes());
+            v[4..8].copy_from_slice(&(r.rdx as u32).to_le_bytes());
+            v[8..].copy_from_slice(&(r.rcx as u32).to_le_bytes());
+            v
+        };
+        let host = NativeRunner::new(1)
+            .and_then(|mut r| r.run(&cpuid, &Regs::default()))
+            .map(|o| name(&o.regs))
+            .unwrap_or([b'?'; 12]);
+        let mut regs = Regs {
+            rip: 0x10_0000,
+            ..Regs::default()
+        };
+        let mut mem = FlatMem {
+            base: 0x20_0000,
+            bytes: vec![0; 4096],
+        };
+        let emu = match step64(&mut regs, &cpuid, &mut mem) {
+            Ok(()) => name(&regs),
+            Err(_) => [b'?'; 12],
+        };
+        Vendors { host, emu }
+    })
+}
+
+/// The floating-point state of both sides compared.
+pub fn fp_compare(case: &Case, run: &Run) -> FpDiffs {
+    check::compare(
+        case.code,
+        case.mem_ea.is_some(),
+        &case.fp,
+        &run.native.fp,
+        &run.emu.fp,
+        &vendors(),
+    )
+}
+
+/// Memory bytes not compared for this case, as buffer offsets. In the
+/// image FXSAVE stores:
+/// - MXCSR_MASK, when the host reports MXCSR features softvm's model does
+///   not have (AMD's misaligned-exception mask MM, bit 17);
+/// - FOP, FIP and FDP (bytes 6..24), when softvm's model has another
+///   vendor than the host and no exception is pending: AMD processors
+///   store them as zero then (AMD APM Vol. 5, FXSAVE), Intel ones store
+///   the last x87 instruction's.
+fn ignored_mem(case: &Case, run: &Run) -> Vec<usize> {
+    use iced_x86::Mnemonic::{Fxsave, Fxsave64};
+    let host_mask = u32::from_le_bytes(
+        run.native.fp.0[OFF_MXCSR_MASK..OFF_MXCSR_MASK + 4]
+            .try_into()
+            .expect("4 bytes"),
+    );
+    let (Fxsave | Fxsave64, Some(ea)) = (case.code.mnemonic(), case.mem_ea) else {
+        return Vec::new();
+    };
+    let at = (ea - run.mem_base) as usize;
+    let mut out = Vec::new();
+    if host_mask != 0xffff {
+        out.extend(at + OFF_MXCSR_MASK..at + OFF_MXCSR_MASK + 4);
+    }
+    if !vendors().same() && run.native.fp.fsw() & check::ES == 0 {
+        out.extend(at + 6..at + 24);
+    }
+    out
 }
 
 /// Compares the two sides of `run`. `defined` is emu-core's
@@ -114,6 +223,13 @@ pub fn verdict(case: &Case, run: &Run, defined: u64) -> Verdict {
                     n.exit.vectors()
                 ));
             }
+            match &run.emu.without_osxmmexcpt {
+                Some(Err(StepError::Exception { vector: UD, .. })) | None => {}
+                Some(other) => diffs.push(format!(
+                    "#XM with CR4.OSXMMEXCPT, but without it {other:?} instead of #UD"
+                )),
+            }
+            diffs.extend(fp_compare(case, run).diffs);
         }
         (Exit::Fault { signal, addr, .. }, Ok(())) => diffs.push(format!(
             "host faulted (signal {signal}, address {addr:#x}, vectors {:?}), emulator completed",
@@ -146,7 +262,12 @@ pub fn verdict(case: &Case, run: &Run, defined: u64) -> Verdict {
                     flag_names(hf ^ ef)
                 ));
             }
-            diffs.extend(mem_diffs(&run.native_mem, &run.emu.mem, run.mem_base));
+            diffs.extend(fp_compare(case, run).diffs);
+            let mut emu_mem = run.emu.mem.clone();
+            for off in ignored_mem(case, run) {
+                emu_mem[off] = run.native_mem[off];
+            }
+            diffs.extend(mem_diffs(&run.native_mem, &emu_mem, run.mem_base));
         }
     }
     if diffs.is_empty() {
@@ -240,6 +361,21 @@ pub fn report(case: &Case, run: &Run, seed: u64, index: u32, diffs: &[String]) -
         regs_line(&run.emu.regs),
         run.emu.result
     );
+    if super::fp::is_fp_form(case.code) {
+        let _ = writeln!(s, "  input fp:    {:?}", case.fp);
+        let _ = writeln!(s, "  host fp:     {:?}", run.native.fp);
+        let _ = writeln!(s, "  emulator fp: {:?}", run.emu.fp);
+        if let Some(ea) = case.mem_ea {
+            let off = (ea - run.mem_base) as usize;
+            let n = case.instr.memory_size().size().clamp(1, 32);
+            let end = (off + n).min(case.mem.len());
+            let _ = writeln!(
+                s,
+                "  memory operand at {ea:#x}: {:02x?}",
+                &case.mem[off..end]
+            );
+        }
+    }
     for d in diffs {
         let _ = writeln!(s, "  - {d}");
     }

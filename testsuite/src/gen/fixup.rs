@@ -3,6 +3,7 @@
 //! make interesting paths (successful CMPXCHG, long REPE runs) likely.
 
 use super::build::{gpr_index, Builder, Mem, Op, Retry};
+use super::fp;
 use super::rng::width_mask;
 use crate::native::{ARITH_FLAGS, DF, FLAGS_FIXED, IF};
 use iced_x86::{Code, Instruction, Mnemonic, OpCodeOperandKind as K, OpKind, Register};
@@ -53,7 +54,9 @@ pub fn data_bits(code: Code) -> u32 {
 /// Pins registers that address memory implicitly, before operands exist.
 pub fn before_operands(b: &mut Builder) -> Result<(), Retry> {
     let base = b.env.mem_base;
-    if is_string(b) {
+    if fp::is_fp_form(b.code) {
+        fp::operands::before_operands(b);
+    } else if is_string(b) {
         b.addr32 = b.rng.chance(25);
         let op = b.code.op_code();
         b.rep = if op.can_use_repne_prefix() && b.rng.chance(35) {
@@ -195,6 +198,7 @@ fn shift_count(b: &mut Builder) -> u64 {
 pub fn immediate(b: &mut Builder, i: u32, k: K) -> u64 {
     use Mnemonic::*;
     match (k, b.mnemonic) {
+        (K::imm8, _) if fp::is_fp_form(b.code) => fp::operands::imm8(b),
         (K::imm8_const_1, _) => 1,
         (K::imm8, m) if is_shift(m) => shift_count(b),
         (K::imm8, Enter) if i == 1 => {
@@ -281,8 +285,10 @@ pub fn mem_margin(b: &Builder) -> usize {
 }
 
 /// Required alignment of the memory operand.
-pub fn mem_align(b: &mut Builder, _size: usize) -> usize {
-    if b.code == Code::Cmpxchg16b_m128 && b.rng.chance(95) {
+pub fn mem_align(b: &mut Builder, size: usize) -> usize {
+    if fp::is_fp_form(b.code) {
+        fp::operands::mem_align(b, size)
+    } else if b.code == Code::Cmpxchg16b_m128 && b.rng.chance(95) {
         16
     } else {
         1
@@ -297,6 +303,9 @@ pub fn fill_mem_operand(b: &mut Builder) {
     }) else {
         return;
     };
+    if fp::is_fp_form(b.code) {
+        return fp::operands::fill_mem(b, m);
+    }
     let mut at = m.ea;
     let mut left = m.size;
     while left > 0 {
@@ -361,6 +370,10 @@ fn dxreg(bits: u32) -> Register {
 /// Value constraints that do not depend on the encoding.
 pub fn before_encoding(b: &mut Builder) -> Result<(), Retry> {
     use Mnemonic::*;
+    if fp::is_fp_form(b.code) {
+        fp::operands::before_encoding(b);
+        return Ok(());
+    }
     let bits = data_bits(b.code);
     let ops = b.ops.clone();
     match b.mnemonic {

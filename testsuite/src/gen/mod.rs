@@ -26,12 +26,14 @@ mod build;
 pub mod diff;
 mod fixup;
 mod flags;
+pub mod fp;
 mod rng;
 mod skip;
 
 pub use rng::{width_mask, Rng};
 pub use skip::{is_near_branch, skip_reason};
 
+use crate::native::fx::FxImage;
 use crate::native::{DF, LOADABLE_FLAGS};
 use emu_core::Regs;
 use iced_x86::{Code, Decoder, DecoderOptions, Formatter, Instruction, IntelFormatter};
@@ -69,6 +71,10 @@ pub struct Case {
     /// Flags undefined for this instance although defined for the form in
     /// general (e.g. OF after a shift by more than 1).
     pub flags_undefined: u64,
+    /// The x87/MMX/SSE state before the instruction.
+    pub fp: FxImage,
+    /// Effective address of the explicit memory operand, if any.
+    pub mem_ea: Option<u64>,
 }
 
 impl Case {
@@ -230,16 +236,21 @@ mod tests {
                 let mut rng = Rng::for_case(7, code as u32, i);
                 let case = generate(code, &env, &mut rng).unwrap();
                 runner.mem_mut().copy_from_slice(&case.mem);
-                let out = runner.run(&case.bytes, &case.regs).unwrap();
+                let out = runner.run_fp(&case.bytes, &case.regs, &case.fp).unwrap();
                 match out.exit {
                     Exit::FallThrough => {}
                     Exit::Taken => taken += 1,
                     Exit::Fault { signal, .. } => {
+                        // Floating point: unmasked exceptions (#XM, #MF)
+                        // and #GP for misaligned 16-byte operands or
+                        // reserved MXCSR bits.
                         let expected = matches!(
                             code.mnemonic(),
                             iced_x86::Mnemonic::Div | iced_x86::Mnemonic::Idiv
                         ) && signal == libc::SIGFPE
-                            || code == Code::Cmpxchg16b_m128 && signal == libc::SIGSEGV;
+                            || code == Code::Cmpxchg16b_m128 && signal == libc::SIGSEGV
+                            || fp::is_fp_form(code)
+                                && (signal == libc::SIGFPE || signal == libc::SIGSEGV);
                         assert!(
                             expected,
                             "{code:?} `{}` case {i}: {:?}\ninput {:x?}",

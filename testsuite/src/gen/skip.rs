@@ -15,10 +15,16 @@ pub fn skip_reason(code: Code) -> Option<&'static str> {
     if !(op.intel_decoder64() && op.amd_decoder64()) {
         return Some("decodes differently on Intel and AMD in 64-bit mode");
     }
+    if op.fwait() {
+        return Some("WAIT followed by the no-wait x87 form: two instructions, each compared");
+    }
     if code.is_call_far_indirect() || code.is_jmp_far_indirect() {
         return Some("far control transfer or segment load");
     }
     if let Some(why) = mnemonic_reason(code.mnemonic()) {
+        return Some(why);
+    }
+    if let Some(why) = vendor_reason(code) {
         return Some(why);
     }
     if op.must_be_cpl0() || op.is_privileged() || op.may_require_cpl0() {
@@ -54,9 +60,25 @@ fn mnemonic_reason(m: Mnemonic) -> Option<&'static str> {
         | Umwait | Tpause => "traps or changes privilege by design",
         Retf | Lfs | Lgs | Lss => "far control transfer or segment load",
         Enqcmd | Enqcmds | Movdir64b | Movdiri | Clzero | Serialize => "not comparable natively",
-        Ldmxcsr | Stmxcsr => "SSE control state, not part of the compared state",
         _ => return None,
     })
+}
+
+/// Forms whose behaviour differs between the host's vendor and others.
+fn vendor_reason(code: Code) -> Option<&'static str> {
+    let reserved_nop_0f0d = matches!(
+        code,
+        Code::Reservednop_rm16_r16_0F0D
+            | Code::Reservednop_rm32_r32_0F0D
+            | Code::Reservednop_rm64_r64_0F0D
+    );
+    // iced decodes every memory form of 0F 0D as a PREFETCH, so these
+    // Codes are the register forms: a NOP on Intel, #UD on AMD (APM Vol.
+    // 3, PREFETCH; the opcode is AMD's prefetch group).
+    if reserved_nop_0f0d && super::diff::vendors().host == *b"AuthenticAMD" {
+        return Some("vendor-specific: AMD raises #UD for the register form of 0F 0D");
+    }
+    None
 }
 
 fn operand_kind_supported(k: K) -> bool {
@@ -103,6 +125,15 @@ fn operand_kind_supported(k: K) -> bool {
             | K::seg_rBX_al
             | K::br64_1
             | K::br64_4
+            | K::seg_rDI
+            | K::mm_reg
+            | K::mm_rm
+            | K::mm_or_mem
+            | K::xmm_reg
+            | K::xmm_rm
+            | K::xmm_or_mem
+            | K::st0
+            | K::sti_opcode
     )
 }
 
@@ -132,8 +163,16 @@ fn host_lacks(code: Code) -> Option<&'static str> {
             | CpuidFeature::MULTIBYTENOP
             | CpuidFeature::SSE
             | CpuidFeature::SSE2
+            | CpuidFeature::FPU
+            | CpuidFeature::FPU287
+            | CpuidFeature::FPU387
+            | CpuidFeature::MMX
+            | CpuidFeature::FXSR
             | CpuidFeature::CET_IBT
             | CpuidFeature::CLFSH => true,
+            CpuidFeature::SSE3 => detect::sse3(),
+            CpuidFeature::SSSE3 => detect::ssse3(),
+            CpuidFeature::SSE4_1 => detect::sse41(),
             CpuidFeature::ADX => detect::adx(),
             CpuidFeature::BMI1 => detect::bmi1(),
             CpuidFeature::BMI2 => detect::bmi2(),
@@ -142,6 +181,15 @@ fn host_lacks(code: Code) -> Option<&'static str> {
             CpuidFeature::MOVBE => detect::movbe(),
             CpuidFeature::CMPXCHG16B => detect::cx16(),
             CpuidFeature::SSE4_2 => detect::sse42(),
+            CpuidFeature::AES
+            | CpuidFeature::SHA
+            | CpuidFeature::GFNI
+            | CpuidFeature::PCLMULQDQ
+            | CpuidFeature::SSE4A
+            | CpuidFeature::KL
+            | CpuidFeature::AESKLE => return Some(
+                "outside x87, MMX and SSE..SSE4.2 (AES, SHA, GFNI, PCLMULQDQ, SSE4A, Key Locker)",
+            ),
             _ => return Some("needs a CPUID feature the harness does not check"),
         };
         if !ok {
@@ -177,6 +225,15 @@ mod detect {
     pub fn sse42() -> bool {
         std::is_x86_feature_detected!("sse4.2")
     }
+    pub fn sse3() -> bool {
+        std::is_x86_feature_detected!("sse3")
+    }
+    pub fn ssse3() -> bool {
+        std::is_x86_feature_detected!("ssse3")
+    }
+    pub fn sse41() -> bool {
+        std::is_x86_feature_detected!("sse4.1")
+    }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -203,6 +260,15 @@ mod detect {
         false
     }
     pub fn sse42() -> bool {
+        false
+    }
+    pub fn sse3() -> bool {
+        false
+    }
+    pub fn ssse3() -> bool {
+        false
+    }
+    pub fn sse41() -> bool {
         false
     }
 }

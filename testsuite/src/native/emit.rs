@@ -1,14 +1,18 @@
 //! The machine code of the runner's code page, hand-encoded.
 //!
 //! Everything here is safe byte-building; `harness` maps the bytes and jumps
-//! to them. The stubs only use MOV, LEA, PUSH/POP, PUSHFQ/POPFQ, CLD, JMP and
-//! RET, so none of them disturbs the guest's flags before they are saved.
+//! to them. The stubs only use MOV, LEA, PUSH/POP, PUSHFQ/POPFQ, CLD,
+//! FXSAVE64/FXRSTOR64, JMP and RET, so none of them disturbs the guest's
+//! flags before they are saved. FXSAVE is not a waiting instruction, so a
+//! pending unmasked x87 exception the instruction under test left behind is
+//! stored, not raised.
 
+use super::fx::FxImage;
 use core::mem::offset_of;
 
 /// The block the prologue loads the guest state from and the epilogues
 /// store it to. Shared between Rust and the generated code.
-#[repr(C)]
+#[repr(C, align(16))]
 #[derive(Clone, Debug)]
 pub struct StateBlock {
     /// Guest GPRs in encoding order.
@@ -25,6 +29,13 @@ pub struct StateBlock {
     /// Private stack for the epilogue's PUSHFQ (the guest RSP may point
     /// anywhere, and the guest stack is compared after the run).
     pub scratch: [u64; 16],
+    /// The guest's x87/MMX/SSE state, loaded by the prologue.
+    pub fx_in: FxImage,
+    /// The guest's state after the instruction (or at its fault).
+    pub fx_out: FxImage,
+    /// The host's state, saved by the prologue and restored on the way
+    /// out (FCW and MXCSR are callee-saved in the SysV ABI).
+    pub fx_host: FxImage,
 }
 
 impl Default for StateBlock {
@@ -38,6 +49,9 @@ impl Default for StateBlock {
             fault_rip: 0,
             fault_addr: 0,
             scratch: [0; 16],
+            fx_in: FxImage::default(),
+            fx_out: FxImage::default(),
+            fx_host: FxImage::default(),
         }
     }
 }
@@ -52,11 +66,16 @@ const OFF_RFLAGS: usize = offset_of!(StateBlock, rflags);
 const OFF_HOST_RSP: usize = offset_of!(StateBlock, host_rsp);
 const OFF_EXIT: usize = offset_of!(StateBlock, exit);
 const OFF_SCRATCH_TOP: usize = offset_of!(StateBlock, scratch) + 16 * 8;
+const OFF_FX_IN: usize = offset_of!(StateBlock, fx_in);
+const OFF_FX_OUT: usize = offset_of!(StateBlock, fx_out);
+const OFF_FX_HOST: usize = offset_of!(StateBlock, fx_host);
 
 // The stubs address the block with disp32; the GPR array must start at 0
 // because RAX is stored through a moffs64 to the block's address.
 const _: () = assert!(OFF_GPR == 0);
 const _: () = assert!(OFF_SCRATCH_TOP & 15 == 0);
+// FXSAVE/FXRSTOR fault on an image that is not 16-byte aligned.
+const _: () = assert!(OFF_FX_IN & 15 == 0 && OFF_FX_OUT & 15 == 0 && OFF_FX_HOST & 15 == 0);
 
 /// Offsets inside the code page.
 pub const PROLOGUE_OFF: usize = 0x000;
@@ -142,6 +161,13 @@ impl Asm {
         self.b(&[0x58 + (reg & 7)]);
     }
 
+    /// `fxsave64 [base + off]` (`store`) or `fxrstor64 [base + off]`.
+    fn fx(&mut self, store: bool, base: u8, off: usize) {
+        self.rex_w(0, base);
+        self.b(&[0x0f, 0xae]);
+        self.modrm_disp32(if store { 0 } else { 1 }, base, off);
+    }
+
     /// `jmp rel32` from `at` (the address of this JMP) to `to`.
     pub fn jmp(&mut self, at: u64, to: u64) {
         let rel = to.wrapping_sub(at.wrapping_add(5)) as i64;
@@ -168,6 +194,8 @@ pub fn prologue(at: u64, insn: u64) -> Vec<u8> {
         a.push(r);
     }
     a.store(RDI, OFF_HOST_RSP, RSP);
+    a.fx(true, RDI, OFF_FX_HOST);
+    a.fx(false, RDI, OFF_FX_IN);
     // push qword [rdi + rflags]; popfq
     a.b(&[0xff]);
     a.modrm_disp32(6, RDI, OFF_RFLAGS);
@@ -187,6 +215,7 @@ pub fn prologue(at: u64, insn: u64) -> Vec<u8> {
 /// (RAX holds the state block's address).
 fn leave_to_host(a: &mut Asm) {
     a.b(&[0xfc]); // cld: the Rust ABI requires DF=0
+    a.fx(false, RAX, OFF_FX_HOST);
     a.load(RSP, RAX, OFF_HOST_RSP);
     for r in CALLEE_SAVED.iter().rev() {
         a.pop(*r);
@@ -217,14 +246,18 @@ pub fn epilogue(state: u64, exit: u64) -> Vec<u8> {
     a.b(&[0xc7]);
     a.modrm_disp32(0, RAX, OFF_EXIT);
     a.b(&u32::try_from(exit).expect("exit id").to_le_bytes());
+    a.fx(true, RAX, OFF_FX_OUT);
     leave_to_host(&mut a);
     a.bytes
 }
 
-/// Where the signal handler resumes after a fault in the code page.
+/// Where the signal handler resumes after a fault in the code page. The
+/// kernel has restored the floating-point state of the fault by then, so
+/// it is stored as the result (MXCSR flags of an unmasked SIMD exception).
 pub fn recover(state: u64) -> Vec<u8> {
     let mut a = Asm::default();
     a.mov_imm64(RAX, state);
+    a.fx(true, RAX, OFF_FX_OUT);
     leave_to_host(&mut a);
     a.bytes
 }
@@ -290,14 +323,16 @@ mod tests {
         let text = disasm(&prologue(0x1000, 0x1800), 0x1000);
         assert_eq!(text[0], "push rbx");
         assert_eq!(text[6], "mov [rdi+88h],rsp");
-        assert_eq!(text[7], "push qword ptr [rdi+80h]");
-        assert_eq!(text[8], "popfq");
-        assert_eq!(text[9], "mov rax,[rdi]");
+        assert_eq!(text[7], "fxsave64 [rdi+530h]");
+        assert_eq!(text[8], "fxrstor64 [rdi+130h]");
+        assert_eq!(text[9], "push qword ptr [rdi+80h]");
+        assert_eq!(text[10], "popfq");
+        assert_eq!(text[11], "mov rax,[rdi]");
         assert!(text.contains(&"mov rsp,[rdi+20h]".to_string()));
         assert!(text.contains(&"mov r15,[rdi+78h]".to_string()));
         assert_eq!(text[text.len() - 2], "mov rdi,[rdi+38h]");
         assert_eq!(text[text.len() - 1], "jmp 0000000000001800h");
-        assert_eq!(text.len(), 6 + 3 + 16 + 1);
+        assert_eq!(text.len(), 6 + 3 + 2 + 16 + 1);
     }
 
     #[test]
@@ -313,8 +348,10 @@ mod tests {
         assert_eq!(text[19], "pop rcx");
         assert_eq!(text[20], "mov [rax+80h],rcx");
         assert_eq!(text[21], "mov qword ptr [rax+90h],2");
-        assert_eq!(text[22], "cld");
-        assert_eq!(text[23], "mov rsp,[rax+88h]");
+        assert_eq!(text[22], "fxsave64 [rax+330h]");
+        assert_eq!(text[23], "cld");
+        assert_eq!(text[24], "fxrstor64 [rax+530h]");
+        assert_eq!(text[25], "mov rsp,[rax+88h]");
         assert_eq!(text.last().unwrap(), "ret");
     }
 

@@ -1,6 +1,7 @@
 //! The executable-page runner: the only `unsafe` code of the testsuite.
 
 use super::emit::{self, StateBlock};
+use super::fx::FxImage;
 use super::{gprs, regs_from_gprs, Exit, NativeError, Outcome, FLAGS_FIXED, LOADABLE_FLAGS, PAGE};
 use core::cell::Cell;
 use core::ptr;
@@ -154,7 +155,20 @@ impl NativeRunner {
     /// Runs `code` (one instruction, 64-bit mode) at [`Self::insn_addr`]
     /// with the GPRs and the loadable flags ([`LOADABLE_FLAGS`]) of `regs`;
     /// `regs.rip` is ignored. The data buffer is used and changed in place.
+    /// The x87/MMX/SSE state is the FNINIT state (see [`FxImage::default`]).
     pub fn run(&mut self, code: &[u8], regs: &Regs) -> Result<Outcome, NativeError> {
+        self.run_fp(code, regs, &FxImage::default())
+    }
+
+    /// [`Self::run`] with the x87/MMX/SSE state `fp` loaded by FXRSTOR64.
+    /// Its MXCSR must not set bits the host's MXCSR_MASK lacks (FXRSTOR
+    /// would fault in the prologue).
+    pub fn run_fp(
+        &mut self,
+        code: &[u8],
+        regs: &Regs,
+        fp: &FxImage,
+    ) -> Result<Outcome, NativeError> {
         let slot =
             emit::insn_slot(self.code as u64, code).ok_or(NativeError::CodeTooLong(code.len()))?;
         if slot != self.slot {
@@ -164,6 +178,7 @@ impl NativeRunner {
         *self.state = StateBlock {
             gpr: gprs(regs),
             rflags: (regs.rflags & LOADABLE_FLAGS) | FLAGS_FIXED,
+            fx_in: fp.clone(),
             ..StateBlock::default()
         };
         let state: *mut StateBlock = &mut *self.state;
@@ -208,6 +223,7 @@ impl NativeRunner {
         Ok(Outcome {
             regs: regs_from_gprs(&s.gpr, rip, s.rflags),
             exit,
+            fp: s.fx_out.clone(),
         })
     }
 }

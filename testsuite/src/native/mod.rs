@@ -29,6 +29,10 @@
 //! is passed to the previously installed handler. So #DE from DIV, #GP from
 //! a misaligned CMPXCHG16B etc. are observable results, not crashes.
 //!
+//! Floating point: the x87/MMX/SSE state is loaded from an FXSAVE image
+//! ([`fx::FxImage`]) before the instruction and stored after it (also at a
+//! fault); the host's own state is saved and restored around the run.
+//!
 //! On a host that is not x86-64 Linux, [`NativeRunner::new`] returns
 //! [`NativeError::Unsupported`].
 
@@ -36,6 +40,7 @@ use emu_core::Regs;
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod emit;
+pub mod fx;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod harness;
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
@@ -140,6 +145,8 @@ pub struct Outcome {
     /// precise) with `rip` at the instruction.
     pub regs: Regs,
     pub exit: Exit,
+    /// The x87/MMX/SSE state after the instruction, or at its fault.
+    pub fp: fx::FxImage,
 }
 
 /// The 16 GPRs in encoding order (RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI,
@@ -350,6 +357,57 @@ mod host_tests {
         i.rax = 1;
         let o = r.run(&[0x48, 0xff, 0xc0], &i).unwrap(); // inc rax
         assert_eq!((o.exit, o.regs.rax), (Exit::FallThrough, 2));
+    }
+
+    #[test]
+    fn floating_point_state_is_loaded_and_stored() {
+        let mut r = runner();
+        let i = regs();
+        let mut fp = fx::FxImage::default();
+        let one = 1.0f32.to_bits() as u128;
+        let two = 2.5f32.to_bits() as u128;
+        fp.set_xmm(1, one | (one << 32));
+        fp.set_xmm(9, two | (two << 96));
+        fp.set_mxcsr(0x1f80 | (3 << 13)); // round toward zero
+                                          // addps xmm1, xmm9
+        let o = r.run_fp(&[0x41, 0x0f, 0x58, 0xc9], &i, &fp).unwrap();
+        assert_eq!(o.exit, Exit::FallThrough);
+        let want = 3.5f32.to_bits() as u128 | (one << 32) | (two << 96);
+        assert_eq!(o.fp.xmm(1), want);
+        assert_eq!(o.fp.xmm(9), fp.xmm(9));
+        assert_eq!(o.fp.mxcsr(), 0x1f80 | (3 << 13));
+        // fld1 with TOP = 0 pushes into R7
+        let o = r.run_fp(&[0xd9, 0xe8], &i, &fp).unwrap();
+        assert_eq!(o.fp.top(), 7);
+        assert_eq!(o.fp.ftw(), 0x80);
+        assert_eq!(o.fp.st_parts(0), (0x3fff, 1 << 63));
+        // paddb mm3, mm3: the MMX transition tags every register valid
+        let o = r.run_fp(&[0x0f, 0xfc, 0xdb], &i, &o.fp).unwrap();
+        assert_eq!((o.fp.top(), o.fp.ftw()), (0, 0xff));
+        assert_eq!(o.fp.phys_parts(3).0, 0xffff);
+    }
+
+    #[test]
+    fn unmasked_simd_exceptions_fault_with_their_flags() {
+        let mut r = runner();
+        let i = regs();
+        let mut fp = fx::FxImage::default();
+        fp.set_mxcsr(0x1f80 & !(1 << 9)); // unmask divide-by-zero
+        fp.set_xmm(0, 1.0f32.to_bits() as u128);
+        // divss xmm0, xmm1 (xmm1 = 0)
+        let o = r.run_fp(&[0xf3, 0x0f, 0x5e, 0xc1], &i, &fp).unwrap();
+        assert!(matches!(
+            o.exit,
+            Exit::Fault {
+                signal: libc::SIGFPE,
+                ..
+            }
+        ));
+        assert_eq!(o.fp.mxcsr(), (0x1f80 & !(1 << 9)) | 4, "ZE set");
+        assert_eq!(o.fp.xmm(0), 1.0f32.to_bits() as u128, "destination kept");
+        // The host's own state was restored: this still computes normally.
+        let x = std::hint::black_box(1.0f64) / std::hint::black_box(3.0f64);
+        assert_eq!(x, 1.0 / 3.0);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Stand-in for hosts that cannot run x86-64 code natively.
 
+use super::fx::FxImage;
 use super::{NativeError, Outcome};
 use emu_core::Regs;
 
@@ -36,6 +37,15 @@ impl NativeRunner {
     }
 
     pub fn run(&mut self, _code: &[u8], _regs: &Regs) -> Result<Outcome, NativeError> {
+        match self._never {}
+    }
+
+    pub fn run_fp(
+        &mut self,
+        _code: &[u8],
+        _regs: &Regs,
+        _fp: &FxImage,
+    ) -> Result<Outcome, NativeError> {
         match self._never {}
     }
 }

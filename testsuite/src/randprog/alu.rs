@@ -15,7 +15,7 @@ pub const BUF: u64 = SCRATCH + 0x2000;
 pub const BUF_LEN: u32 = 0x1000;
 /// Per-step checksums when tracing.
 pub const TRACE: u64 = SCRATCH + 0x4000;
-const TRACE_MAX: usize = 0x7000 / 8;
+pub(super) const TRACE_MAX: usize = 0x7000 / 8;
 
 const OF: u64 = 0x800;
 const AF: u64 = 0x10;
@@ -23,7 +23,7 @@ const CF: u64 = 0x1;
 
 /// Registers random instructions use. RSP is the stack, R12 a scratch
 /// register of the checksum code, R14 the buffer base, R15 the checksum.
-const POOL: [Register; 12] = [
+pub(super) const POOL: [Register; 12] = [
     Register::RAX,
     Register::RBX,
     Register::RCX,
@@ -608,6 +608,41 @@ fn string_op(a: &mut CodeAssembler, rng: &mut Rng) -> Result<Instruction, IcedEr
     Ok(ins)
 }
 
+/// Records the [`POOL`] registers by name (ring 3).
+pub(super) fn stash_pool(a: &mut CodeAssembler, st: &mut Stash) -> Result<(), IcedError> {
+    let names = [
+        "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9", "r10", "r11", "r13",
+    ];
+    for (name, r) in names
+        .iter()
+        .zip([rax, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r13])
+    {
+        st.put(a, name, r)?;
+    }
+    Ok(())
+}
+
+/// Folds the whole buffer at R14 into R15 (clobbers RCX, RSI, flags).
+pub(super) fn fold_buffer(a: &mut CodeAssembler) -> Result<(), IcedError> {
+    a.mov(ecx, BUF_LEN / 8)?;
+    a.mov(rsi, r14)?;
+    let mut lp = a.create_label();
+    a.set_label(&mut lp)?;
+    a.xor(r15, qword_ptr(rsi))?;
+    a.rol(r15, 1)?;
+    a.add(rsi, 8)?;
+    a.dec(ecx)?;
+    a.jnz(lp)
+}
+
+/// Prints the per-step checksums of a tracing run (kernel mode).
+pub(super) fn show_trace(a: &mut CodeAssembler, k: &Kit, steps: usize) -> Result<(), IcedError> {
+    for i in 0..steps.min(TRACE_MAX) {
+        k.show_mem(a, &format!("step {i}"), TRACE + 8 * i as u64)?;
+    }
+    Ok(())
+}
+
 /// A random ALU program: `steps` instructions in ring 3, then the
 /// checksum and all registers printed. With `trace`, the checksum after
 /// every step is printed too (to find the first step that differs).
@@ -685,33 +720,14 @@ pub fn alu_program(seed: u64, opts: &AluOptions) -> Result<(Vec<u8>, Vec<String>
                 }
                 step += 1;
             }
-            let names = [
-                "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9", "r10", "r11", "r13",
-            ];
-            for (name, r) in names
-                .iter()
-                .zip([rax, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r13])
-            {
-                st.put(a, name, r)?;
-            }
-            // Fold the whole buffer.
-            a.mov(ecx, BUF_LEN / 8)?;
-            a.mov(rsi, r14)?;
-            let mut lp = a.create_label();
-            a.set_label(&mut lp)?;
-            a.xor(r15, qword_ptr(rsi))?;
-            a.rol(r15, 1)?;
-            a.add(rsi, 8)?;
-            a.dec(ecx)?;
-            a.jnz(lp)?;
+            stash_pool(a, &mut st)?;
+            fold_buffer(a)?;
             st.put(a, "checksum", r15)?;
             Ok(())
         })?;
         st.print(a, &k)?;
         if trace {
-            for i in 0..listing.len().min(TRACE_MAX) {
-                k.show_mem(a, &format!("step {i}"), TRACE + 8 * i as u64)?;
-            }
+            show_trace(a, &k, listing.len())?;
         }
         guest::exit(a, 0)
     })?;

@@ -9,6 +9,8 @@
 //!   (R15); the flags it leaves undefined are cleared before the next
 //!   instruction, so nothing undefined flows on. At the end the checksum
 //!   and all general registers are printed.
+//! - [`fp_program`]: random SSE or x87 sequences in ring 3 from a random
+//!   FXRSTOR image, the final x87/SSE state printed (see `fp.rs`).
 //! - [`paging_program`]: a random 4 KiB page layout (absent, read-only,
 //!   user and supervisor pages, aliased frames) mutated between phases
 //!   with INVLPG or a CR3 reload, with loads, stores and read-modify-writes
@@ -24,9 +26,13 @@
 //! forms whose result is undefined (BSWAP r16).
 
 mod alu;
+mod fp;
 mod paging;
 
 pub use alu::{alu_forms, alu_program, AluOptions};
+pub use fp::{
+    fp_candidates, fp_exclusions, fp_forms, fp_program, fp_program_from, ready, FpKind, FpOptions,
+};
 pub use paging::paging_program;
 
 /// Forms deliberately left out of random programs, with the reason.
