@@ -63,7 +63,14 @@ impl Outcome {
 }
 
 fn vm_with(blobs: &[(u64, Vec<u8>)]) -> Vm {
-    let vm = Vm::new(VmConfig::default());
+    vm_on(&emu_core::cpu::model::CpuModel::max(), blobs)
+}
+
+fn vm_on(cpu: &emu_core::cpu::model::CpuModel, blobs: &[(u64, Vec<u8>)]) -> Vm {
+    let vm = Vm::new(VmConfig {
+        cpu: cpu.clone(),
+        ..VmConfig::default()
+    });
     vm.set_user_memory_region(0, MemFlags::empty(), 0, MEM, Backing::Anonymous)
         .unwrap();
     write_blobs(&vm, blobs);
@@ -99,7 +106,16 @@ pub fn assert_disjoint(blobs: &[(u64, Vec<u8>)]) {
 /// Boot a multiboot/ELF image with the loader, after writing `blobs` (extra
 /// guest data: tables, user code) into RAM.
 pub fn run_image(image: &[u8], blobs: &[(u64, Vec<u8>)]) -> Outcome {
-    let vm = vm_with(&[]);
+    run_image_on(&emu_core::cpu::model::CpuModel::max(), image, blobs)
+}
+
+/// [`run_image`] on a vCPU of CPU model `cpu`.
+pub fn run_image_on(
+    cpu: &emu_core::cpu::model::CpuModel,
+    image: &[u8],
+    blobs: &[(u64, Vec<u8>)],
+) -> Outcome {
+    let vm = vm_on(cpu, &[]);
     let boot = loader::load(
         image,
         vm.memory(),
