@@ -189,9 +189,21 @@ impl Vcpu {
         self.cpu.get_sregs()
     }
 
+    /// Like `KVM_SET_SREGS`, this loads the PAE PDPTE registers from the
+    /// new CR3 when PAE paging is in use. A PDPT with a reserved bit set is
+    /// not loaded (KVM ignores the failure too); walks under a CR3 whose
+    /// PDPTEs were never loaded read them from memory and fault.
     pub fn set_sregs(&mut self, s: &Sregs) {
         self.cpu.set_sregs(s);
         self.mmu.flush(softmmu::Flush::All);
+        let ctx = softmmu::PagingCtx {
+            cr0: s.cr0,
+            cr3: s.cr3,
+            cr4: s.cr4,
+            efer: s.efer,
+            ac: false,
+        };
+        let _ = self.mmu.load_pdptes(&ctx);
     }
 
     /// `KVM_GET_FPU`.

@@ -2,9 +2,10 @@
 //! entry.
 
 use crate::elf::ElfHeader;
+use crate::layout::RamLayout;
 use crate::layout::{
-    ELF64_MAX_MEM_SIZE, ELF64_STACK_BASE, ELF64_STACK_TOP, GDT_ADDR, GDT_SIZE, GIB,
-    MIN_IDENTITY_MAP, PAGE_SIZE, PDPT_ADDR, PD_ADDR, PML4_ADDR,
+    ELF64_STACK_BASE, ELF64_STACK_TOP, GDT_ADDR, GDT_SIZE, GIB, MAX_MEM_SIZE, MIN_IDENTITY_MAP,
+    PAGE_SIZE, PDPT_ADDR, PD_ADDR, PML4_ADDR,
 };
 use crate::plan::{check_reserved, check_segments, translate_entry, Plan, Reserved};
 use crate::{cpu, BootState, ImageKind, LoadError, LoadOptions};
@@ -17,9 +18,13 @@ const TWO_MIB: u64 = 2 << 20;
 const ENTRIES: u64 = 512;
 
 /// How many page directories (one per GiB) the identity map needs: all of
-/// RAM, and at least the first 4 GiB.
+/// RAM, which ends above 4 GiB when there is more than the hole leaves
+/// room for, and at least the first 4 GiB.
 pub(crate) fn pd_count(mem_size: u64) -> u64 {
-    mem_size.max(MIN_IDENTITY_MAP).div_ceil(GIB)
+    RamLayout::new(mem_size)
+        .end()
+        .max(MIN_IDENTITY_MAP)
+        .div_ceil(GIB)
 }
 
 /// PML4, PDPT and the page directories as one buffer starting at
@@ -52,10 +57,10 @@ pub(crate) fn prepare<'a>(
     elf: &ElfHeader,
     opts: &'a LoadOptions,
 ) -> Result<(BootState, Plan<'a>), LoadError> {
-    if opts.mem_size > ELF64_MAX_MEM_SIZE {
+    if opts.mem_size > MAX_MEM_SIZE {
         return Err(LoadError::MemoryTooLarge {
             mem_size: opts.mem_size,
-            max: ELF64_MAX_MEM_SIZE,
+            max: MAX_MEM_SIZE,
         });
     }
     if !opts.cmdline.is_empty() {
@@ -117,9 +122,12 @@ mod tests {
     #[test]
     fn pd_count_covers_ram_and_4g() {
         assert_eq!(pd_count(1 << 20), 4);
-        assert_eq!(pd_count(4 * GIB), 4);
-        assert_eq!(pd_count(4 * GIB + 1), 5);
-        assert_eq!(pd_count(ELF64_MAX_MEM_SIZE), MAX_PDS);
+        assert_eq!(pd_count(3 * GIB), 4);
+        // Above 3 GiB the rest of RAM starts at 4 GiB.
+        assert_eq!(pd_count(3 * GIB + 1), 5);
+        assert_eq!(pd_count(4 * GIB), 5);
+        assert_eq!(pd_count(5 * GIB), 6);
+        assert_eq!(pd_count(MAX_MEM_SIZE), MAX_PDS);
     }
 
     #[test]

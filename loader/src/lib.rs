@@ -29,7 +29,8 @@
 //!   its physical address `p_paddr` and zero-filled from `p_filesz` to
 //!   `p_memsz`; the entry is `e_entry` translated through the segment whose
 //!   virtual range contains it (equal to `e_entry` when `p_vaddr == p_paddr`).
-//!   Segments must lie in guest RAM below 4 GiB and not overlap each other.
+//!   Segments must lie in guest RAM below 4 GiB (not in the device hole
+//!   above 3 GiB) and not overlap each other.
 //! - Required header flags 0 (page-aligned modules), 1 (memory information)
 //!   and 2 (video mode; accepted and ignored as QEMU does, no video
 //!   information is passed) are supported; any other bit of 0..=15 is
@@ -47,10 +48,12 @@
 //!   loads its own IDT ends in a triple fault. The local APIC base MSR is
 //!   0xfee00900 (enabled, bootstrap processor).
 //! - The multiboot information at 0x9000 has flags 0x24d: `mem_lower` = 640
-//!   and `mem_upper` = (RAM size - 1 MiB) / 1024 (KiB); the memory map
+//!   and `mem_upper` = (RAM below the hole - 1 MiB) / 1024 (KiB); the memory map
 //!   (`mmap_addr`, `mmap_length`; entries of 24 bytes whose `size` field is
 //!   20): 0..0x9fc00 available (type 1), 0x9fc00..0xa0000 reserved (2),
-//!   0xf0000..0x100000 reserved (2), 0x100000..RAM size available (1); the
+//!   0xf0000..0x100000 reserved (2), then RAM as [`layout::RamLayout`] lays
+//!   it out (type 1): 0x100000 up to the RAM size or to 3 GiB, whichever is
+//!   lower, and with more than 3 GiB the rest from 4 GiB on; the
 //!   command line as a NUL-terminated string (`cmdline`); the boot modules
 //!   (`mods_count`, `mods_addr`: 16-byte entries `mod_start`, `mod_end`
 //!   (exclusive), `string` = the module's name, 0); `boot_loader_name` =
@@ -58,7 +61,7 @@
 //!   all below 0x9fc00.
 //! - Modules are copied one after another, each page aligned, starting at
 //!   the first page after the image (and not below 1 MiB); they must end in
-//!   RAM below 4 GiB.
+//!   RAM below the hole (3 GiB).
 //! - The loader writes 0x1000..0x1018 (GDT) and 0x9000.. (the information);
 //!   an image overlapping them is refused.
 //!
@@ -68,7 +71,8 @@
 //!   `e_type` = `ET_EXEC`. Each `PT_LOAD` segment is copied to `p_paddr` and
 //!   zero-filled to `p_memsz`. The entry is `e_entry` translated through the
 //!   segment containing it (equal to `e_entry` when `p_vaddr == p_paddr`).
-//!   Guest RAM must be between 1 MiB and 64 GiB.
+//!   Guest RAM must be between 1 MiB and 64 GiB; segments must lie in RAM
+//!   (not in the hole between 3 and 4 GiB).
 //! - vCPU 0 starts in 64-bit long mode: CR0 = 0x80010011 (PE | ET | WP | PG),
 //!   CR4 = 0x20 (PAE), EFER = 0x500 (LME | LMA), CR3 = 0x2000. CS = selector
 //!   0x08, 64-bit code (L = 1, D = 0, type 0xb); DS, ES, FS, GS, SS = 0x10,
@@ -77,7 +81,8 @@
 //!   (interrupts off); RDI = 0 (reserved for a pointer to boot information,
 //!   none is passed yet); all other general registers 0.
 //! - Page tables: an identity map with 2 MiB pages (present, writable,
-//!   supervisor) covering all of guest RAM and at least the first 4 GiB (so
+//!   supervisor) covering all of guest RAM (up to [`layout::RamLayout::end`],
+//!   past the hole) and at least the first 4 GiB (so
 //!   the local APIC at 0xfee00000 and the I/O APIC at 0xfec00000 are
 //!   reachable): PML4 at 0x2000 (entry 0 only), PDPT at 0x3000, one page
 //!   directory per GiB from 0x4000.

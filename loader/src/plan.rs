@@ -25,13 +25,14 @@ impl LoadSegment<'_> {
     }
 }
 
-/// Checks that every segment lies in guest RAM (and below `limit`, for
-/// 32-bit kernels) and that no two segments overlap.
+/// Checks that every segment lies in one region of guest RAM (and below
+/// `limit`, for 32-bit kernels) and that no two segments overlap.
 pub(crate) fn check_segments(
     segs: &[LoadSegment<'_>],
     mem_size: u64,
     limit: Option<u64>,
 ) -> Result<(), LoadError> {
+    let ram = crate::layout::RamLayout::new(mem_size);
     if segs.is_empty() {
         return Err(LoadError::NoLoadableSegments);
     }
@@ -46,7 +47,7 @@ pub(crate) fn check_segments(
                 });
             }
         }
-        if end.is_none_or(|e| e > mem_size) {
+        if end.is_none() || !ram.contains(s.paddr, s.memsz) {
             return Err(LoadError::SegmentOutsideRam {
                 index: s.index,
                 paddr: s.paddr,
@@ -246,6 +247,19 @@ mod tests {
             check_segments(&segs, 0x20_0000, None),
             Err(LoadError::SegmentOutsideRam { index: 3, .. })
         ));
+    }
+
+    #[test]
+    fn segment_in_the_hole_below_4g_fails() {
+        // 4 GiB of RAM: 0..3 GiB and 4..5 GiB; 3..4 GiB holds devices.
+        let mem = 4 << 30;
+        let segs = [seg(0, 0xc000_0000, 0x1000)];
+        assert!(matches!(
+            check_segments(&segs, mem, None),
+            Err(LoadError::SegmentOutsideRam { .. })
+        ));
+        check_segments(&[seg(0, 1 << 32, 0x1000)], mem, None).unwrap();
+        assert!(check_segments(&[seg(0, 0xbfff_f000, 0x2000)], mem, None).is_err());
     }
 
     #[test]

@@ -21,7 +21,9 @@ pub trait MmuSink: Send + Sync {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ZapReason {
     /// The MMIO generation stored in sptes wrapped around to 0; an spte made a
-    /// full cycle ago could match again, so every shadow page goes first.
+    /// full cycle ago (or from the old memslots during the wrapping update)
+    /// could match again, so every shadow page goes, once that update's
+    /// grace period is over.
     GenerationWrap,
     /// The shadow cache reached its size limit and was emptied.
     CacheFull,
@@ -71,7 +73,8 @@ pub enum MmuEvent {
         /// The value written.
         new: u64,
     },
-    /// A guest page fault is being returned to the CPU.
+    /// A guest page fault is being returned to the CPU (and the cached
+    /// translations of its page dropped, SDM Vol. 3A 4.10.4.1).
     Fault {
         /// The faulting linear address (CR2).
         addr: Gva,
@@ -106,11 +109,19 @@ pub enum MmuEvent {
         /// Current MMIO generation (low 20 bits).
         current_gen: u64,
     },
+    /// A gpa in no memslot was answered as MMIO without caching the answer:
+    /// the generation read to tag it was odd (an update is in flight).
+    MmioNotCached {
+        /// The address translated.
+        gva: Gva,
+        /// The odd generation.
+        generation: u64,
+    },
     /// New memslots were published (emitted by `GuestMemory`'s sink).
     MemslotInstall {
-        /// Generation before the update (even).
+        /// Generation before the update (even unless writers raced).
         old_generation: u64,
-        /// Generation after it (even, old + 2).
+        /// Generation after it (even: old + 2 when old is even).
         new_generation: u64,
     },
     /// All shadow pages were dropped.
@@ -212,10 +223,14 @@ impl fmt::Display for MmuEvent {
                 "shadow: MMIO spte for {gva:#x} made under generation {spte_gen}, memslots now at {current_gen}{}: stale, looked up again",
                 if current_gen & 1 != 0 { " (odd: an update is in progress)" } else { "" }
             ),
+            MmuEvent::MmioNotCached { gva, generation } => write!(
+                f,
+                "shadow: {gva:#x} is MMIO, not cached: memslots at generation {generation} (odd: an update is in progress)"
+            ),
             MmuEvent::MemslotInstall { old_generation, new_generation } => write!(
                 f,
                 "memslots: generation {old_generation} -> {} (odd, published, waited for readers) -> {new_generation}",
-                old_generation.wrapping_add(1)
+                new_generation.wrapping_sub(1)
             ),
             MmuEvent::Zap { reason } => write!(f, "shadow: all shadow pages zapped: {reason}"),
             MmuEvent::TlbFlush { reason } => write!(f, "tlb: flushed: {reason}"),
@@ -299,6 +314,8 @@ pub struct MmuStats {
     pub mmio_hits: u64,
     /// MMIO sptes found stale.
     pub mmio_gen_misses: u64,
+    /// MMIO answers not cached because an update was in flight.
+    pub mmio_uncached: u64,
     /// Translations answered by the front TLB through [`crate::Mmu::translate`]
     /// (the CPU's hot path, `Mmu::hot_load` and friends, is not counted).
     pub tlb_hits: u64,

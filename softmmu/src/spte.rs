@@ -4,7 +4,7 @@
 //! page. It is either *present* (a cached guest walk: frame and effective
 //! rights) or an *MMIO spte*: a not-present entry remembering "this gfn is in
 //! no memslot" together with the memslot generation that decision was made
-//! under (see DESIGN.md, "The idea this project is built on").
+//! under (see the crate docs, "The idea: Linux ee3d1570b586").
 //!
 //! # MMIO spte layout (the seed patch's, kept exactly)
 //!
@@ -19,9 +19,11 @@
 //! | 62, 63    | both set: the MMIO marker                |
 //!
 //! Generation bit 0 is never stored and reads back as zero. An update in
-//! progress has an odd generation, so an spte made during it carries the
-//! *previous* even generation and can never match again; and the current
-//! generation, odd during the update, matches no stored value at all.
+//! progress has an odd generation, so an spte tagged during it would carry
+//! the *previous* even generation, which is never current again until the
+//! 20 bits wrap (softvm makes no MMIO spte while the generation is odd, for
+//! that reason); and the current generation, odd during the update,
+//! matches no stored value at all.
 //!
 //! The marker is softvm's own choice (KVM uses reserved-bit patterns that the
 //! hardware faults on). A present spte never has bit 62 set

@@ -6,12 +6,6 @@ use common::*;
 use softmmu::*;
 use std::sync::Arc;
 
-fn setup() -> (Arc<GuestMemory>, Mmu) {
-    let mem = guest(0x80_0000);
-    let mmu = Mmu::new(mem.clone());
-    (mem, mmu)
-}
-
 #[test]
 fn second_access_hits_the_front_tlb_at_the_exact_byte() {
     let (mem, mut mmu) = setup();

@@ -2,7 +2,7 @@
 //! IDT, touches an unmapped page and maps it from its #PF handler, writes
 //! and reads the new page, then talks to an MMIO device, narrating each
 //! step over the serial port. The image is committed as
-//! `tools/src/demo.elf`; `tests/demo_image.rs` checks that it matches this
+//! `tools/machine/src/demo.elf`; `tests/demo_image.rs` checks that it matches this
 //! source (run it with `SOFTVM_BLESS=1` to rewrite the file).
 
 use crate::guest::{self, DATA, PML4};

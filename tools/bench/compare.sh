@@ -39,7 +39,7 @@ command -v qemu-system-x86_64 >/dev/null || need_apt qemu-system-x86
 [ -x /usr/bin/time ] || need_apt time
 
 echo "building softvm and the benchmark guests..." >&2
-(cd "$root" && CARGO_TARGET_DIR=$target cargo build --release -q -p tools)
+(cd "$root" && CARGO_TARGET_DIR=$target cargo build --release -q -p softvm)
 (cd "$root" && CARGO_TARGET_DIR=$target cargo run --release -q -p testsuite \
   --example write_bench_guests -- "$dir" >/dev/null)
 softvm=$target/release/softvm

@@ -11,7 +11,7 @@ use crate::exec::table::TableBuilder;
 use crate::exec::Exec;
 use crate::ops::msr;
 use iced_x86::{Code, Instruction, Mnemonic, OpKind, Register};
-use softmmu::{AccessKind, Flush, Gva};
+use softmmu::{AccessKind, Flush, Gva, PagingCtx};
 
 /// #GP(0) unless CPL is 0.
 pub fn require_cpl0(x: &Exec) -> ExecResult {
@@ -111,23 +111,29 @@ pub fn write_cr(x: &mut Exec, n: usize, v: u64) -> ExecResult {
                 return Err(gp());
             }
             let old = x.cpu.cr0;
+            let mut efer = x.cpu.efer;
             let enabling_pg = v & CR0_PG != 0 && old & CR0_PG == 0;
-            if enabling_pg && x.cpu.efer & EFER_LME != 0 {
+            if enabling_pg && efer & EFER_LME != 0 {
                 if x.cpu.cr4 & CR4_PAE == 0 || x.cpu.sreg(SegReg::Cs).l != 0 {
                     return Err(gp());
                 }
-                x.cpu.efer |= EFER_LMA;
+                efer |= EFER_LMA;
             }
-            if v & CR0_PG == 0 && old & CR0_PG != 0 && x.cpu.efer & EFER_LMA != 0 {
+            if v & CR0_PG == 0 && old & CR0_PG != 0 && efer & EFER_LMA != 0 {
                 if x.cpu.mode() == Mode::Long64 {
                     return Err(gp());
                 }
-                x.cpu.efer &= !EFER_LMA;
+                efer &= !EFER_LMA;
             }
             if v & CR0_PG == 0 && x.cpu.cr4 & CR4_PCIDE != 0 {
                 return Err(gp());
             }
-            x.cpu.cr0 = v | CR0_ET;
+            let v = v | CR0_ET;
+            if (old ^ v) & (CR0_CD | CR0_NW | CR0_PG) != 0 {
+                load_pdptes(x, v, x.cpu.cr3, x.cpu.cr4, efer)?;
+            }
+            x.cpu.efer = efer;
+            x.cpu.cr0 = v;
             x.cpu.update_mode();
             if (old ^ v) & (CR0_PG | CR0_WP | CR0_PE) != 0 {
                 x.mmu.flush(Flush::All);
@@ -142,6 +148,7 @@ pub fn write_cr(x: &mut Exec, n: usize, v: u64) -> ExecResult {
             if x.cpu.efer & EFER_LMA != 0 && v >> 52 != 0 {
                 return Err(gp());
             }
+            load_pdptes(x, x.cpu.cr0, v, x.cpu.cr4, x.cpu.efer)?;
             x.cpu.cr3 = v;
             if !noflush {
                 let pcid = if pcide { (v & 0xfff) as u16 } else { 0 };
@@ -162,6 +169,9 @@ pub fn write_cr(x: &mut Exec, n: usize, v: u64) -> ExecResult {
             {
                 return Err(gp());
             }
+            if (old ^ v) & (CR4_PAE | CR4_PGE | CR4_PSE | CR4_SMEP) != 0 {
+                load_pdptes(x, x.cpu.cr0, x.cpu.cr3, v, x.cpu.efer)?;
+            }
             x.cpu.cr4 = v;
             if (old ^ v) & (CR4_PGE | CR4_PAE | CR4_PSE | CR4_SMEP | CR4_SMAP | CR4_PCIDE) != 0 {
                 x.mmu.flush(Flush::All);
@@ -179,6 +189,23 @@ pub fn write_cr(x: &mut Exec, n: usize, v: u64) -> ExecResult {
         _ => return Err(Exception::ud().into()),
     }
     Ok(())
+}
+
+/// PAE paging's PDPTE registers (SDM Vol. 3A 4.4.1) are loaded by MOV to
+/// CR3, and by MOV to CR0/CR4 that changes CR0.CD/NW/PG or
+/// CR4.PAE/PGE/PSE/SMEP, when PAE paging is in use after the instruction
+/// (the MMU does nothing otherwise). A present PDPTE with a reserved bit
+/// set makes the instruction raise #GP(0) with no effect, so this runs
+/// before anything is committed.
+fn load_pdptes(x: &mut Exec, cr0: u64, cr3: u64, cr4: u64, efer: u64) -> ExecResult {
+    let ctx = PagingCtx {
+        cr0,
+        cr3,
+        cr4,
+        efer,
+        ac: false,
+    };
+    x.mmu.load_pdptes(&ctx).map_err(|_| Exception::gp(0).into())
 }
 
 /// MOV — Move to/from Debug Registers (stored; breakpoints not armed).
@@ -293,7 +320,8 @@ fn invpcid(x: &mut Exec, ins: &Instruction) -> ExecResult {
             })
         }
         1 => x.mmu.flush(Flush::Pcid { pcid }),
-        2 | 3 => x.mmu.flush(Flush::All),
+        2 => x.mmu.flush(Flush::All),
+        3 => x.mmu.flush(Flush::AllNonGlobal),
         _ => return Err(Exception::gp(0).into()),
     }
     Ok(())

@@ -1,7 +1,8 @@
 //! The multiboot information structure, memory map and module placement.
 
 use crate::layout::{
-    FOUR_GIB, KIB, MIB, MODULES_MIN_ADDR, MULTIBOOT_INFO_ADDR, MULTIBOOT_INFO_LIMIT, PAGE_SIZE,
+    RamLayout, FOUR_GIB, KIB, MIB, MODULES_MIN_ADDR, MULTIBOOT_INFO_ADDR, MULTIBOOT_INFO_LIMIT,
+    PAGE_SIZE,
 };
 use crate::{LoadError, LoadOptions};
 
@@ -40,12 +41,13 @@ fn align_up(v: u64, to: u64) -> Option<u64> {
 }
 
 /// Module placement: page-aligned, one after another above the image
-/// (never below 1 MiB), below min(RAM size, 4 GiB). Returns (start, end).
+/// (never below 1 MiB), in the RAM below the hole under 4 GiB. Returns
+/// (start, end).
 pub(super) fn place_modules(
     image_end: u64,
     opts: &LoadOptions,
 ) -> Result<Vec<(u64, u64)>, LoadError> {
-    let limit = opts.mem_size.min(FOUR_GIB);
+    let limit = RamLayout::new(opts.mem_size).low_end().min(FOUR_GIB);
     let mut next = align_up(image_end.max(MODULES_MIN_ADDR), PAGE_SIZE);
     let mut out = Vec::with_capacity(opts.modules.len());
     for m in &opts.modules {
@@ -65,15 +67,21 @@ pub(super) fn place_modules(
     Ok(out)
 }
 
-/// The physical memory map given to the kernel: (base, length, type).
+/// The physical memory map given to the kernel: (base, length, type). RAM
+/// is what [`RamLayout`] says: below 1 MiB the conventional 639 KiB, then
+/// from 1 MiB to the hole below 4 GiB, and the rest above 4 GiB.
 pub(super) fn memory_map(mem_size: u64) -> Vec<(u64, u64, u32)> {
     let mut map = vec![
         (0, 0x9_fc00, 1),
         (0x9_fc00, 0x400, 2),
         (0xf_0000, 0x1_0000, 2),
     ];
-    if mem_size > MIB {
-        map.push((MIB, mem_size - MIB, 1));
+    for (start, len) in RamLayout::new(mem_size).regions() {
+        let end = start + len;
+        let start = start.max(MIB);
+        if end > start {
+            map.push((start, end - start, 1));
+        }
     }
     map
 }
@@ -179,7 +187,8 @@ pub(super) fn build_info(
     };
     let field = |off: usize| base + off as u64;
     let flags = INFO_MEMORY | INFO_CMDLINE | INFO_MODS | INFO_MMAP | INFO_LOADER_NAME;
-    let mem_upper = opts.mem_size.saturating_sub(MIB) / KIB;
+    // Upper memory: from 1 MiB to the first hole.
+    let mem_upper = RamLayout::new(opts.mem_size).low_end().saturating_sub(MIB) / KIB;
     a.put_u32(field(INFO_FLAGS), flags);
     a.put_u32(field(INFO_MEM_LOWER), MEM_LOWER_KIB);
     a.put_u32(
@@ -228,6 +237,7 @@ pub(super) fn build_info(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout::GIB;
     use crate::Module;
 
     fn opts(mem_size: u64, modules: Vec<Module>) -> LoadOptions {
@@ -279,6 +289,11 @@ mod tests {
             ]
         );
         assert_eq!(memory_map(MIB).len(), 3);
+        // Across the hole: RAM resumes at 4 GiB, nothing in 3..4 GiB.
+        assert_eq!(
+            memory_map(5 * GIB)[3..],
+            [(MIB, 3 * GIB - MIB, 1), (FOUR_GIB, 2 * GIB, 1)]
+        );
     }
 
     #[test]

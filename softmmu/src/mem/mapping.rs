@@ -38,10 +38,13 @@ unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
-    /// Anonymous zeroed memory, reserved lazily by the host.
+    /// Anonymous zeroed memory, reserved lazily by the host. No swap is
+    /// reserved for it either (`MAP_NORESERVE`): guest RAM is what the
+    /// guest touches, so a machine with more RAM than the host can commit
+    /// still starts, as with KVM and QEMU.
     pub(crate) fn anonymous(len: u64) -> io::Result<Mapping> {
         let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        let map = MmapOptions::new().len(len).map_anon()?;
+        let map = MmapOptions::new().len(len).no_reserve_swap().map_anon()?;
         Ok(Self::from_map(map, len))
     }
 
@@ -153,6 +156,22 @@ impl<T> RcuCell<T> {
         unsafe {
             Arc::increment_strong_count(p);
             Arc::from_raw(p)
+        }
+    }
+
+    /// A counted reference to the current value, taken inside `reader`'s
+    /// section (which keeps the value alive while the count is added), so
+    /// that no writers' lock is needed. `None` outside a section.
+    #[cfg(test)]
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn clone_current(&self, reader: &SrcuReader) -> Option<Arc<T>> {
+        let current: *const T = self.read(reader)?;
+        // SAFETY: `current` came from `Arc::into_raw` and is kept alive by
+        // the cell's count until a grace period that waits for `reader`'s
+        // open section; we add our own count while it is open.
+        unsafe {
+            Arc::increment_strong_count(current);
+            Some(Arc::from_raw(current))
         }
     }
 

@@ -4,6 +4,8 @@ pub(crate) mod mapping;
 pub(crate) mod publish;
 pub(crate) mod ram;
 pub(crate) mod slots;
+#[cfg(test)]
+mod test_hooks;
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::{Arc, RwLock};
@@ -13,7 +15,7 @@ use crate::events::{MmuEvent, MmuSink, ZapReason};
 use crate::srcu::{Srcu, SrcuReader};
 use crate::sync::{lock, AtomicU64, Mutex};
 use mapping::{Mapping, RcuCell};
-pub use publish::PublishMode;
+pub(crate) use publish::PublishMode;
 use publish::{install_new, Generational};
 pub use ram::Hva;
 pub use slots::{Backing, MemError, MemFlags, MAX_MEMSLOTS};
@@ -37,14 +39,18 @@ pub struct GuestMemory {
     update: Mutex<PublishMode>,
     /// The generation of the published copy, readable without a section.
     generation: AtomicU64,
-    /// Bumped (before publication) when every vCPU must zap its shadow pages.
+    /// Bumped when every vCPU must zap its shadow pages: after the grace
+    /// period of an update whose MMIO generation wrapped to 0, and after
+    /// that update's final generation was stored, so a vCPU that sees the
+    /// bump reads that generation or a later one.
     zap_epoch: AtomicU64,
     /// Bumped when a dirty log is read: vCPUs drop writable TLB entries.
     dirty_epoch: AtomicU64,
     /// Bumped after every [`GuestMemory::write_phys`]: CPUs caching decoded
     /// code revalidate it (the VMM may have rewritten guest code).
     phys_writes: AtomicU64,
-    /// Updates that found an odd generation (KVM's WARN_ON; never expected).
+    /// Updates that found an odd generation (KVM's WARN_ON): never while
+    /// writers are serialised.
     odd_generation_warnings: AtomicU64,
     sink: RwLock<Option<Arc<dyn MmuSink>>>,
 }
@@ -97,16 +103,41 @@ impl GuestMemory {
                 });
             }
         }
-        let end = gpa.checked_add(size).filter(|&e| e <= 1 << GPA_BITS);
-        let Some(end) = end else {
+        if gpa.checked_add(size).is_none_or(|end| end > 1 << GPA_BITS) {
             return Err(MemError::TooLarge { slot, gpa, size });
-        };
+        }
         let mode = lock(&self.update);
         let current = self.cell.clone_current_locked();
+        let installed = self.update_slots(*mode, &current, slot, flags, gpa, size, backing)?;
+        drop(mode);
+        drop(current);
+        // The old copy (and any mapping only it held) goes here, after the
+        // grace period.
+        drop(installed);
+        Ok(())
+    }
+
+    /// The body of [`GuestMemory::set_user_memory_region`] once arguments are
+    /// checked: builds the changed copy of `current` and publishes it. The
+    /// caller holds the writers' lock (only a test breaks that rule, to
+    /// produce the odd generation KVM warns about). Returns the old copy,
+    /// or `None` if nothing changed.
+    #[allow(clippy::too_many_arguments)]
+    fn update_slots(
+        &self,
+        mode: PublishMode,
+        current: &Memslots,
+        slot: u32,
+        flags: MemFlags,
+        gpa: u64,
+        size: u64,
+        backing: Backing,
+    ) -> Result<Option<Arc<Memslots>>, MemError> {
+        let end = gpa + size;
         let old = current.by_id(slot).cloned();
         let add = if size == 0 {
             if old.is_none() {
-                return Ok(());
+                return Ok(None);
             }
             None
         } else {
@@ -146,26 +177,20 @@ impl GuestMemory {
             )))
         };
         let new = Arc::new(current.with_change(slot, add));
-        let installed = install_new(&self.cell, &current, new, *mode, &self.generation, || {
+        let installed = install_new(&self.cell, current, new, mode, &self.generation, || {
             self.zap_epoch.fetch_add(1, Release);
             self.emit(&MmuEvent::Zap {
                 reason: ZapReason::GenerationWrap,
             });
         });
-        drop(mode);
-        drop(current);
-        // The old copy (and any mapping only it held) goes here, after the
-        // grace period.
-        drop(installed.old);
-        debug_assert!(
-            !installed.warned_odd,
-            "memslot generation was odd before an update"
-        );
+        if installed.warned_odd {
+            self.odd_generation_warnings.fetch_add(1, Relaxed);
+        }
         self.emit(&MmuEvent::MemslotInstall {
             old_generation: installed.old_generation,
             new_generation: installed.new_generation,
         });
-        Ok(())
+        Ok(Some(installed.old))
     }
 
     /// The generation of the published memslots: even when stable, odd while
@@ -243,7 +268,8 @@ impl GuestMemory {
 
     /// How many updates found the generation odd before they started: the
     /// equivalent of KVM's `WARN_ON(old_memslots->generation & 1)`. Writers
-    /// are serialised, so anything but 0 is a bug.
+    /// are serialised, so anything but 0 is a bug. Such an update still
+    /// publishes an odd generation (the next one) and ends on an even one.
     pub fn generation_warnings(&self) -> u64 {
         self.odd_generation_warnings.load(Relaxed)
     }
@@ -251,21 +277,6 @@ impl GuestMemory {
     /// Receives memslot installs and generation-wrap zaps.
     pub fn set_sink(&self, sink: Option<Arc<dyn MmuSink>>) {
         *self.sink.write().unwrap_or_else(|e| e.into_inner()) = sink;
-    }
-
-    /// Test only: publish with a broken variant of `install_new_memslots`.
-    #[doc(hidden)]
-    pub fn set_publish_mode_for_test(&self, mode: PublishMode) {
-        *lock(&self.update) = mode;
-    }
-
-    /// Test only: pretend many updates happened; `generation` must be even.
-    #[doc(hidden)]
-    pub fn set_generation_for_test(&self, generation: u64) {
-        let _g = lock(&self.update);
-        let cur = self.cell.clone_current_locked();
-        cur.generation.store(generation & !1, Release);
-        self.generation.store(generation & !1, Release);
     }
 
     fn emit(&self, ev: &MmuEvent) {
@@ -286,6 +297,12 @@ impl GuestMemory {
     /// The published copy, for a reader inside its section.
     pub(crate) fn slots<'r>(&'r self, reader: &'r SrcuReader) -> Option<&'r Memslots> {
         self.cell.read(reader)
+    }
+
+    /// The reader's half of the seed's fix: the generation of the copy
+    /// published now, read after the memslot lookup, to tag an MMIO spte.
+    pub(crate) fn current_generation(&self, reader: &SrcuReader) -> Option<u64> {
+        publish::current_generation(&self.cell, reader)
     }
 
     pub(crate) fn zap_epoch(&self) -> u64 {

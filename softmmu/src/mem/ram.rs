@@ -19,9 +19,57 @@
 //!   lock orders split locks among themselves only; a concurrent aligned
 //!   locked access to overlapping bytes is not excluded. Documented, rare.
 //!
-//! Mixed-size atomic accesses to the same bytes (a 4-byte store racing an
-//! 8-byte load) are what guest code does; Rust's memory model leaves them
-//! unspecified, and like every emulator we rely on the hardware behaviour.
+//! # Racing accesses of different sizes
+//!
+//! Guests race accesses of different sizes to the same bytes by design: a
+//! 4-byte store on one vCPU against a 1-byte load of one of those bytes on
+//! another, a LOCK CMPXCHG of 8 bytes against a 2-byte store. x86 defines
+//! the outcome (each aligned access is single-copy atomic, all of them in
+//! one memory order), so an emulator must perform these as overlapping
+//! host accesses of those same sizes: splitting everything into bytes would
+//! let a 4-byte load see half of a 4-byte store.
+//!
+//! In Rust's memory model (C++20's, see `std::sync::atomic`) two racing
+//! atomic accesses of different sizes to overlapping bytes, at least one of
+//! them a write, are **undefined behaviour**. This module does exactly that,
+//! so its correctness rests on guarantees below the language, which hold
+//! on the hosts softvm supports (x86-64 and AArch64) with today's rustc:
+//!
+//! - *The compiler.* Each access is one `Atomic*::from_ptr(p)` operation on
+//!   a raw pointer into a host mapping, which rustc lowers to one LLVM
+//!   atomic instruction of exactly that width and ordering. LLVM's IR
+//!   memory model is byte-wise: a byte read by an atomic load that only
+//!   atomic stores may have written holds a value one of them wrote
+//!   (LangRef, "Memory Model for Concurrent Operations"), whatever their
+//!   sizes; the race is undefined only in Rust's model above it. LLVM does
+//!   not split or widen atomic accesses, and the code generator emits each
+//!   as a single instruction of its width, as follows.
+//! - *x86-64 hosts.* Aligned loads and stores of 1, 2, 4 and 8 bytes are
+//!   single-copy atomic (SDM Vol. 3A, "Guaranteed Atomic Operations");
+//!   `Acquire` loads and `Release` stores are plain `MOV`s under TSO ("Memory
+//!   Ordering in P6 and More Recent Processor Families"), whatever the
+//!   sizes; compare-and-swap is `LOCK CMPXCHG`, atomic with respect to every
+//!   other access ("Locked Atomic Operations"). Intel advises software to
+//!   use identical addresses and sizes for semaphores; a guest that does
+//!   not gets the host processor's behaviour, which is the guest's own.
+//! - *AArch64 hosts.* `LDAR`/`LDAPR` and `STLR` of 1, 2, 4 and 8 bytes at
+//!   aligned addresses are single-copy atomic (Arm ARM, "Single-copy
+//!   atomicity"), and the Armv8 memory model is defined for mixed-size
+//!   accesses (per-byte coherence, other-multi-copy atomic), so a 1-byte
+//!   load racing a 4-byte store sees that byte before or after it, never
+//!   invented. Acquire/release give the x86 order for these accesses.
+//!   Compare-and-swap is `CASAL` (LSE) or an `LDAXR`/`STLXR` loop of the
+//!   access's width; any store to the reservation granule, of any size,
+//!   clears the reservation, so a racing narrower store makes the loop
+//!   retry rather than be lost.
+//!
+//! The races are confined to this module: no Rust reference to guest RAM
+//! exists anywhere (only raw pointers, used here), so the only racing
+//! accesses are these atomics against each other, never against a plain
+//! access. Everything else that is shared (memslot copies, generations,
+//! SRCU counters, epochs) uses same-size atomics, checked by the loom
+//! models. Miri reports the mixed-size races as UB, as it should; they are
+//! not run under Miri.
 //!
 //! Pointers into RAM come in two forms. [`RamPage`] borrows the memslots copy
 //! it came from, so the borrow checker keeps the mapping alive. [`Hva`] is the
@@ -36,6 +84,9 @@ use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 
 use crate::addr::{PAGE_MASK, PAGE_SIZE};
+
+mod cas16;
+use cas16::cas128;
 
 /// Host address of one byte of guest RAM, valid until the vCPU leaves the
 /// read section it was produced in. Opaque: only softmmu makes them.
@@ -308,6 +359,8 @@ pub(crate) fn hva_rmw(
     // live page; each atomic is created only at an address aligned for it,
     // and the aligned word/block containing the access lies in the same page
     // because pages are 4 KiB aligned and words/blocks never cross them.
+    // Guest code races these with accesses of other sizes (module docs,
+    // "Racing accesses of different sizes").
     unsafe {
         if addr.is_multiple_of(size) {
             return Some(match size {
@@ -372,7 +425,9 @@ macro_rules! cas_loop {
         /// # Safety
         /// `p` must be aligned and inside a live page of guest RAM.
         unsafe fn $name(p: *mut u8, f: &mut dyn FnMut(u64) -> Option<u64>) -> u64 {
-            // SAFETY: guaranteed by the caller.
+            // SAFETY: guaranteed by the caller. Other vCPUs may access overlapping
+            // bytes with other sizes meanwhile: see the module docs, "Racing
+            // accesses of different sizes", for what that relies on.
             let a = unsafe { <$atomic>::from_ptr(p.cast()) };
             let mut cur = a.load(Ordering::Acquire);
             loop {
@@ -391,84 +446,6 @@ cas_loop!(cas_loop8, AtomicU8, u8);
 cas_loop!(cas_loop16, AtomicU16, u16);
 cas_loop!(cas_loop32, AtomicU32, u32);
 cas_loop!(cas_loop64, AtomicU64, u64);
-
-/// 16-byte compare-and-swap loop at a 16-byte aligned `p`; returns the old
-/// value.
-///
-/// # Safety
-/// `p` must be 16-byte aligned, inside a live page of guest RAM.
-unsafe fn cas128(p: *mut u8, f: &mut dyn FnMut(u128) -> Option<u128>) -> u128 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("cmpxchg16b") {
-            // SAFETY: the feature is present; the pointer contract is ours.
-            return unsafe { cas128_x86(p, f) };
-        }
-    }
-    let _g = SPLIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    // SAFETY: caller guarantees the 16 bytes are in a live page.
-    unsafe {
-        let lo = AtomicU64::from_ptr(p.cast()).load(Ordering::Acquire);
-        let hi = AtomicU64::from_ptr(p.wrapping_add(8).cast()).load(Ordering::Acquire);
-        let old = u128::from(lo) | (u128::from(hi) << 64);
-        if let Some(new) = f(old) {
-            AtomicU64::from_ptr(p.cast()).store(new as u64, Ordering::Release);
-            AtomicU64::from_ptr(p.wrapping_add(8).cast())
-                .store((new >> 64) as u64, Ordering::Release);
-        }
-        old
-    }
-}
-
-/// One `LOCK CMPXCHG16B`: returns the value found (equal to `old` on
-/// success).
-///
-/// # Safety
-/// `p` must be 16-byte aligned, inside a live page of guest RAM, and the CPU
-/// must have CMPXCHG16B.
-#[cfg(target_arch = "x86_64")]
-unsafe fn cmpxchg16b(p: *mut u8, old: u128, new: u128) -> u128 {
-    let (mut lo, mut hi) = (old as u64, (old >> 64) as u64);
-    // SAFETY: the caller guarantees the address and the feature. RBX cannot
-    // be named as an operand (LLVM may use it), so the low half of `new` is
-    // swapped into it for the instruction and restored after; the other
-    // operands are pinned to fixed registers so none of them can be RBX.
-    unsafe {
-        core::arch::asm!(
-            "xchg rsi, rbx",
-            "lock cmpxchg16b xmmword ptr [rdi]",
-            "mov rbx, rsi",
-            in("rdi") p,
-            inout("rsi") new as u64 => _,
-            in("rcx") (new >> 64) as u64,
-            inout("rax") lo,
-            inout("rdx") hi,
-            options(nostack),
-        );
-    }
-    u128::from(lo) | (u128::from(hi) << 64)
-}
-
-/// # Safety
-/// As [`cmpxchg16b`].
-#[cfg(target_arch = "x86_64")]
-unsafe fn cas128_x86(p: *mut u8, f: &mut dyn FnMut(u128) -> Option<u128>) -> u128 {
-    // SAFETY: aligned and live (caller); a torn first guess only makes the
-    // first compare fail, which returns the real value.
-    unsafe {
-        let lo = AtomicU64::from_ptr(p.cast()).load(Ordering::Acquire);
-        let hi = AtomicU64::from_ptr(p.wrapping_add(8).cast()).load(Ordering::Acquire);
-        let mut cur = u128::from(lo) | (u128::from(hi) << 64);
-        loop {
-            let Some(new) = f(cur) else { return cur };
-            let seen = cmpxchg16b(p, cur, new);
-            if seen == cur {
-                return cur;
-            }
-            cur = seen;
-        }
-    }
-}
 
 /// Largest naturally aligned piece (8, 4, 2 or 1 bytes) at `addr` not longer
 /// than `left`.
@@ -489,6 +466,8 @@ unsafe fn load_at(p: *mut u8, size: usize) -> Option<u64> {
     // SAFETY: each atomic below is at an address aligned for its type and
     // inside the page: either the access itself or the aligned 8-byte word
     // containing it (words never cross a 4 KiB page).
+    // The word access races with other vCPUs' accesses of other sizes to
+    // its bytes (module docs, "Racing accesses of different sizes").
     unsafe {
         if addr.is_multiple_of(size) {
             return Some(load_aligned(p, size));
@@ -512,7 +491,9 @@ unsafe fn load_at(p: *mut u8, size: usize) -> Option<u64> {
 /// `p` aligned to `size` (1, 2, 4 or 8) and inside a live page.
 #[inline(always)]
 unsafe fn load_aligned(p: *mut u8, size: usize) -> u64 {
-    // SAFETY: guaranteed by the caller.
+    // SAFETY: guaranteed by the caller. Other vCPUs may access overlapping
+    // bytes with other sizes meanwhile: see the module docs, "Racing
+    // accesses of different sizes", for what that relies on.
     unsafe {
         match size {
             1 => u64::from(AtomicU8::from_ptr(p).load(Ordering::Acquire)),
@@ -527,7 +508,9 @@ unsafe fn load_aligned(p: *mut u8, size: usize) -> u64 {
 /// `p` aligned to `size` (1, 2, 4 or 8) and inside a live page.
 #[inline(always)]
 unsafe fn store_aligned(p: *mut u8, size: usize, v: u64) {
-    // SAFETY: guaranteed by the caller.
+    // SAFETY: guaranteed by the caller. Other vCPUs may access overlapping
+    // bytes with other sizes meanwhile: see the module docs, "Racing
+    // accesses of different sizes", for what that relies on.
     unsafe {
         match size {
             1 => AtomicU8::from_ptr(p).store(v as u8, Ordering::Release),

@@ -3,12 +3,16 @@
 
 mod access;
 mod hot;
+mod pdpte;
+mod section;
 mod shadow;
 mod state;
+#[cfg(test)]
+pub(crate) mod test_hooks;
 mod tlb;
 
 use std::cell::Cell;
-use std::sync::atomic::Ordering::{Acquire, Relaxed};
+use std::sync::atomic::Ordering::Acquire;
 use std::sync::Arc;
 
 use crate::addr::{Gpa, Gva, PAGE_SHIFT};
@@ -18,8 +22,10 @@ use crate::mem::{GuestMemory, Hva};
 use crate::spte;
 use crate::srcu::SrcuReader;
 use crate::walker::{self, check_access, Rights, DEFAULT_PHYS_ADDR_BITS};
+pub use pdpte::PdpteError;
+use section::SectionIds;
 use shadow::{Shadow, SpaceKey};
-use state::{mmio_hit, perm_table, Leaf, State, Tag};
+use state::{mmio_hit, perm_table, Leaf, State};
 use tlb::{access_bit, FrontTlb};
 
 /// The result of a translation.
@@ -71,26 +77,13 @@ pub enum Flush {
     AllNonGlobal,
 }
 
-/// Read-section ids are unique for the life of the process, so an `Hva`
-/// from a section that ended can never pass for one of a later section (or
-/// of another vCPU): an id is this MMU's serial number (from this counter)
-/// in the high bits and its own section count in the low 40 bits. Keeping
-/// the count per MMU keeps vCPUs from sharing a cache line on every entry.
-static NEXT_MMU_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
-/// Bits of a section id that count sections of one MMU.
-const SECTION_COUNT_BITS: u32 = 40;
-
 /// One vCPU's MMU.
 pub struct Mmu {
     mem: Arc<GuestMemory>,
     reader: SrcuReader,
-    /// Id of the open read section, 0 outside.
+    /// Id of the open read section, 0 outside (see `section.rs`).
     section: u64,
-    /// The high bits of every section id of this MMU.
-    serial: u64,
-    /// Sections entered so far.
-    sections: u64,
+    section_ids: SectionIds,
     st: State,
     /// Accesses refused because their Hva was stale or out of its page.
     refused: Cell<u64>,
@@ -116,15 +109,15 @@ impl Mmu {
             seen_dirty_epoch: mem.dirty_epoch(),
             phys_bits: DEFAULT_PHYS_ADDR_BITS,
             perm_table: perm_table(&PagingCtx::default()),
-            late_generation: false,
+            pdptes: None,
+            #[cfg(test)]
+            hooks: test_hooks::ReaderHooks::default(),
         };
-        let serial = NEXT_MMU_SERIAL.fetch_add(1, Relaxed) << SECTION_COUNT_BITS;
         Mmu {
             mem,
             reader,
             section: 0,
-            serial,
-            sections: 0,
+            section_ids: SectionIds::new(),
             st,
             refused: Cell::new(0),
             hot_read: 0,
@@ -145,8 +138,7 @@ impl Mmu {
             return;
         }
         self.reader.enter();
-        self.sections = (self.sections + 1) & ((1 << SECTION_COUNT_BITS) - 1);
-        self.section = self.serial | self.sections;
+        self.section = self.section_ids.next();
         if let Some(slots) = self.mem.slots(&self.reader) {
             let gen = slots.generation.load(Acquire);
             self.st.observe(&self.mem, gen);
@@ -236,11 +228,15 @@ impl Mmu {
                 gpa: Gpa::new(gva.raw()),
             });
         };
-        // The seed's fix, reader side: the generation is read *before* the
-        // lookup, from the same copy the lookup uses.
+        // The generation of the copy this translation uses: cached MMIO
+        // sptes must carry it to answer. Observing it (and then the zap and
+        // dirty-log epochs) before any cache is used makes the vCPU drop
+        // what an update invalidated. An MMIO spte made below is tagged
+        // with a generation read *after* the lookup (`State::cache_mmio`).
         let generation = slots.generation.load(Acquire);
         self.st.observe(&self.mem, generation);
         let st = &mut self.st;
+        let pdptes = st.pdptes_for(slots, ctx);
         let key = SpaceKey::of(ctx);
         let vpn = gva.raw() >> PAGE_SHIFT;
 
@@ -285,14 +281,9 @@ impl Mmu {
                         size: spte::present_spte_size(s),
                         global: false,
                     };
-                    let tag = Tag {
-                        generation,
-                        mem: &self.mem,
-                        reader: &self.reader,
-                    };
                     return Ok(st.resolve(
                         slots,
-                        tag,
+                        (&*self.mem, &self.reader),
                         self.section,
                         ctx,
                         gva,
@@ -306,7 +297,8 @@ impl Mmu {
         }
 
         st.stats.walks += 1;
-        let walked = walker::walk_with(slots, ctx, gva, access, st.phys_bits);
+        let walked =
+            walker::walk_with_pdptes(slots, ctx, gva, access, st.phys_bits, pdptes.as_ref());
         let record = match &walked {
             Ok(w) => w.record,
             Err(f) => f.record,
@@ -341,6 +333,7 @@ impl Mmu {
                     error_code: f.fault.error_code,
                     reason: f.reason,
                 });
+                st.forget_faulting_page(ctx, gva);
                 Err(f.fault)
             }
             Ok(w) => {
@@ -351,11 +344,7 @@ impl Mmu {
                     size: w.size,
                     global: w.global,
                 };
-                let tag = Tag {
-                    generation,
-                    mem: &self.mem,
-                    reader: &self.reader,
-                };
+                let tag = (&*self.mem, &self.reader);
                 Ok(st.resolve(slots, tag, self.section, ctx, gva, access, leaf, key, true))
             }
         }
@@ -413,34 +402,6 @@ impl Mmu {
     pub(super) fn refuse<T>(&self, v: T) -> T {
         self.refused.set(self.refused.get() + 1);
         v
-    }
-
-    /// Test only: make this vCPU tag MMIO sptes with the generation it reads
-    /// *after* the memslot lookup, from whatever copy is published then (the
-    /// pre-fix reader order), yielding in between to widen the window.
-    #[doc(hidden)]
-    pub fn set_late_generation_read_for_test(&mut self, on: bool) {
-        self.st.late_generation = on;
-    }
-
-    /// Test only: the first half of the seed's race. Looks `gpa` up in the
-    /// memslots copy visible now (entering the section if needed) and says
-    /// whether it is RAM.
-    #[doc(hidden)]
-    pub fn lookup_is_ram_for_test(&mut self, gpa: Gpa) -> bool {
-        self.enter();
-        self.mem
-            .slots(&self.reader)
-            .is_some_and(|s| s.find(gpa.gfn()).is_some())
-    }
-
-    /// Test only: the second half. Caches "`gva` is MMIO at `gpa`" tagged
-    /// with `generation`, as a vCPU that read the generation after its
-    /// lookup would.
-    #[doc(hidden)]
-    pub fn cache_mmio_for_test(&mut self, ctx: &PagingCtx, gva: Gva, gpa: Gpa, generation: u64) {
-        let s = spte::make_mmio_spte(gpa.raw() >> PAGE_SHIFT, spte::MMIO_ACC_MASK, generation);
-        self.st.install(SpaceKey::of(ctx), gva, s, false, None);
     }
 }
 

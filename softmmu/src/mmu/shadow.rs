@@ -2,7 +2,8 @@
 //!
 //! An address space is identified by what the guest's translations depend
 //! on: the paging-structure format bits (CR0.PG, CR4.PAE/PSE/LA57/PGE,
-//! EFER.LMA/NXE), the root (CR3 without PCID bits) and the PCID. Global
+//! EFER.LMA/NXE), the root (the table CR3 selects: bits 31:5 under PAE,
+//! the page-aligned address otherwise) and the PCID. Global
 //! translations live in one extra space per format, shared by every root.
 //!
 //! The tables are flat hash maps rather than a tree of 4 KiB shadow pages:
@@ -21,8 +22,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::ctx::{PagingCtx, CR0_PG, CR4_LA57, CR4_PAE, CR4_PGE, CR4_PSE, EFER_LMA, EFER_NXE};
+use crate::ctx::{
+    PagingCtx, PagingMode, CR0_PG, CR4_LA57, CR4_PAE, CR4_PGE, CR4_PSE, EFER_LMA, EFER_NXE,
+};
 use crate::spte::PageSize;
+use crate::walker::Pdptes;
 
 /// Above this many sptes the whole cache is zapped (KVM bounds shadow pages
 /// the same way, though it evicts more selectively).
@@ -45,7 +49,14 @@ impl SpaceKey {
             | (ctx.cr4 & (CR4_PAE | CR4_PSE | CR4_LA57 | CR4_PGE))
             | ((ctx.efer & (EFER_LMA | EFER_NXE)) << 32);
         let pcid = ctx.pcid();
-        let root = ctx.cr3 & !0xfff & !(1 << 63);
+        // The root as the walk uses it: PAE's PDPT is 32-byte aligned, so
+        // CR3 bits 11:5 select it too; elsewhere bits 11:0 are flags or
+        // the PCID (kept apart).
+        let root = if ctx.mode() == PagingMode::Pae {
+            Pdptes::pdpt_of(ctx.cr3)
+        } else {
+            ctx.cr3 & !0xfff & !(1 << 63)
+        };
         SpaceKey {
             format,
             root,

@@ -2,7 +2,6 @@
 //! reaction to memslot changes, spte installation, and turning a translated
 //! leaf into RAM (front-TLB fill, dirty logging) or MMIO (MMIO spte).
 
-use std::sync::atomic::Ordering::Acquire;
 use std::sync::Arc;
 
 use super::shadow::{pages_of, Shadow, SpaceKey};
@@ -11,12 +10,13 @@ use super::Translation;
 use crate::addr::{Gpa, Gva, PAGE_MASK, PAGE_SHIFT};
 use crate::ctx::{Access, AccessKind, PagingCtx, PagingMode};
 use crate::events::{MmuEvent, MmuSink, MmuStats, TlbFlushReason, ZapReason};
+use crate::mem::publish::may_cache_mmio;
 use crate::mem::ram::HostPage;
 use crate::mem::slots::Memslots;
 use crate::mem::GuestMemory;
 use crate::spte::{self, PageSize};
 use crate::srcu::SrcuReader;
-use crate::walker::{check_access, Rights};
+use crate::walker::{check_access, Pdptes, Rights};
 
 /// Everything of an [`Mmu`] except its SRCU reader and memory handle, so
 /// that a borrow of the published memslots (which borrows the reader) can
@@ -33,29 +33,16 @@ pub(super) struct State {
     /// Front-TLB permission bits for each combination of walk rights
     /// (index: user | write << 1 | nx << 2) under the TLB's context.
     pub(super) perm_table: [u16; 8],
-    /// Test only: tag MMIO sptes with a generation read after the lookup.
-    pub(super) late_generation: bool,
+    /// PAE's PDPTE registers, as last loaded (see `pdpte.rs`).
+    pub(super) pdptes: Option<Pdptes>,
+    /// Ways for this crate's tests to stop or break the reader.
+    #[cfg(test)]
+    pub(super) hooks: super::test_hooks::ReaderHooks,
 }
 
-/// The generation read before the lookup, and what is needed to read it
-/// again afterwards (test-only pre-fix order).
-pub(super) struct Tag<'a> {
-    pub(super) generation: u64,
-    pub(super) mem: &'a GuestMemory,
-    pub(super) reader: &'a SrcuReader,
-}
-
-impl Tag<'_> {
-    fn for_mmio_spte(&self, late: bool) -> u64 {
-        if !late {
-            return self.generation;
-        }
-        std::thread::yield_now();
-        self.mem
-            .slots(self.reader)
-            .map_or(self.generation, |s| s.generation.load(Acquire))
-    }
-}
+/// What a translation needs to read the generation again after its memslot
+/// lookup: the memory and the vCPU's reader, inside its section.
+pub(super) type Tag<'a> = (&'a GuestMemory, &'a SrcuReader);
 
 /// The translated leaf, from a walk or a present spte.
 pub(super) struct Leaf {
@@ -180,9 +167,8 @@ impl State {
         });
     }
 
-    /// Turns a translated leaf into RAM or MMIO using `slots` (whose
-    /// generation, in `tag`, was read before this lookup), caching what it
-    /// learns.
+    /// Turns a translated leaf into RAM or MMIO using `slots`, caching what
+    /// it learns (`tag` reads the generation for an MMIO spte afterwards).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn resolve(
         &mut self,
@@ -201,21 +187,7 @@ impl State {
             .find(leaf.gpa.gfn())
             .and_then(|slot| Some((slot, slot.page(gfn)?)));
         let Some((slot, page)) = found else {
-            let mut acc = 0;
-            if leaf.rights.write && leaf.dirty {
-                acc |= spte::ACC_WRITE_MASK;
-            }
-            if leaf.rights.user {
-                acc |= spte::ACC_USER_MASK;
-            }
-            let generation = tag.for_mmio_spte(self.late_generation);
-            self.install(
-                key,
-                gva,
-                spte::make_mmio_spte(gfn, acc, generation),
-                false,
-                None,
-            );
+            self.cache_mmio(tag, key, gva, gfn, &leaf);
             return Translation::Mmio { gpa: leaf.gpa };
         };
         if walked {
@@ -255,5 +227,80 @@ impl State {
             gpa: leaf.gpa,
             hva: host.hva(leaf.gpa.page_offset(), section),
         }
+    }
+
+    /// The seed's reader order: the lookup in this translation's copy found
+    /// no slot for `gfn`; only now is the generation read, from the copy
+    /// published *now*, to tag the MMIO spte. Inside the read section that
+    /// value is the lookup copy's, or the odd one of an update that started
+    /// since (the update cannot finish while the section is open). While it
+    /// is odd nothing is cached and the access is answered as MMIO this
+    /// once (later KVM: "do not cache MMIO accesses while memslots are in
+    /// flux"): bit 0 is not stored, so the spte would carry the generation
+    /// before the update, which comes back 2^19 updates later.
+    fn cache_mmio(&mut self, tag: Tag<'_>, key: SpaceKey, gva: Gva, gfn: u64, leaf: &Leaf) {
+        #[cfg(test)]
+        self.hooks.at(super::test_hooks::Pause::BeforeTag);
+        let (mem, reader) = tag;
+        let Some(generation) = mem.current_generation(reader) else {
+            return;
+        };
+        if !may_cache_mmio(generation) && !self.caches_while_odd() {
+            self.stats.mmio_uncached += 1;
+            self.emit(MmuEvent::MmioNotCached { gva, generation });
+            return;
+        }
+        #[cfg(test)]
+        self.hooks.at(super::test_hooks::Pause::BeforeInstall);
+        let mut acc = 0;
+        if leaf.rights.write && leaf.dirty {
+            acc |= spte::ACC_WRITE_MASK;
+        }
+        if leaf.rights.user {
+            acc |= spte::ACC_USER_MASK;
+        }
+        let s = spte::make_mmio_spte(gfn, acc, generation);
+        self.install(key, gva, s, false, None);
+    }
+
+    /// Whether the reader is the broken one that caches while odd (tests).
+    #[cfg(test)]
+    fn caches_while_odd(&self) -> bool {
+        self.hooks.cache_while_odd
+    }
+
+    #[cfg(not(test))]
+    fn caches_while_odd(&self) -> bool {
+        false
+    }
+
+    /// SDM Vol. 3A 4.10.4.1: a page fault invalidates the TLB entries of the
+    /// faulting linear address for the current PCID (and the paging-
+    /// structure caches used for it), so that a cached translation the
+    /// walk just contradicted is not used again: the next access walks.
+    /// Global entries for the page go too (the guest may be fixing those).
+    pub(super) fn forget_faulting_page(&mut self, ctx: &PagingCtx, gva: Gva) {
+        let vpn = gva.raw() >> PAGE_SHIFT;
+        if self.shadow.drop_page(vpn, Some(ctx.pcid()), true) {
+            self.tlb.flush();
+        } else {
+            self.tlb.flush_page(gva);
+        }
+    }
+
+    /// PAE: the PDPTE registers for `ctx`. The CPU loads them at the events
+    /// of SDM 4.4.1 ([`super::Mmu::load_pdptes`]); if it never did for this
+    /// CR3 (an embedder that switches contexts without telling the MMU),
+    /// they are loaded now, once, as that event would have. `None` outside
+    /// PAE paging or if the PDPT is not RAM (the walk then faults).
+    pub(super) fn pdptes_for(&mut self, slots: &Memslots, ctx: &PagingCtx) -> Option<Pdptes> {
+        if ctx.mode() != PagingMode::Pae {
+            return None;
+        }
+        let pdpt = Pdptes::pdpt_of(ctx.cr3);
+        if self.pdptes.is_none_or(|p| p.pdpt != pdpt) {
+            self.pdptes = Pdptes::read(slots, ctx.cr3);
+        }
+        self.pdptes
     }
 }

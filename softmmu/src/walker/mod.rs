@@ -113,6 +113,47 @@ pub struct WalkFault {
     pub record: WalkRecord,
 }
 
+/// The four PDPTE registers of PAE paging (SDM Vol. 3A 4.4.1): loaded from
+/// the 32-byte PDPT that CR3 points to at MOV to CR3 and the other events
+/// listed there, and used by walks instead of the table in memory, which
+/// the processor does not read again until the next such event.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pdptes {
+    /// Where they were loaded from: CR3 bits 31:5.
+    pub pdpt: u64,
+    /// PDPTE0..=PDPTE3.
+    pub entries: [u64; 4],
+}
+
+impl Pdptes {
+    /// The PDPT address of `cr3` under PAE paging (bits 31:5).
+    pub const fn pdpt_of(cr3: u64) -> u64 {
+        cr3 & 0xffff_ffe0
+    }
+
+    /// Reads the four entries of the PDPT that `cr3` selects. `None` if the
+    /// table is not in RAM.
+    pub fn read<M: PteMemory + ?Sized>(mem: &M, cr3: u64) -> Option<Pdptes> {
+        let pdpt = Self::pdpt_of(cr3);
+        let mut entries = [0; 4];
+        for (i, e) in entries.iter_mut().enumerate() {
+            *e = mem.read_entry(Gpa::new(pdpt + 8 * i as u64), 8)?;
+        }
+        Some(Pdptes { pdpt, entries })
+    }
+
+    /// The first entry that is present with a reserved bit set (which makes
+    /// the loading MOV to CR0/CR3/CR4 raise #GP(0)), as (index, entry).
+    pub fn first_invalid(&self, phys_bits: u8) -> Option<(usize, u64)> {
+        let rsvd = reserved_mask(PagingMode::Pae, 3, false, false, u32::from(phys_bits));
+        self.entries
+            .iter()
+            .copied()
+            .enumerate()
+            .find(|&(_, e)| e & PTE_P != 0 && e & rsvd != 0)
+    }
+}
+
 /// Walks with [`DEFAULT_PHYS_ADDR_BITS`].
 // Walk and WalkFault both carry the per-level record by value: a walk runs
 // on every TLB miss and must not allocate, so the large Err stays.
@@ -126,12 +167,15 @@ pub fn walk<M: PteMemory + ?Sized>(
     walk_with(mem, ctx, gva, access, DEFAULT_PHYS_ADDR_BITS)
 }
 
-/// How many times an A/D update may lose a race before the walk gives up
-/// setting the bits (another vCPU rewriting the entry that fast is a guest
-/// livelock we refuse to join; the translation is still returned).
-const AD_RETRIES: u32 = 64;
+/// Failed A/D compare-and-swaps after which a walk starts yielding the
+/// thread before each retry: another vCPU is rewriting the same entry
+/// that fast, and it makes progress (each failure means its write landed),
+/// so giving it the CPU ends the race sooner.
+const AD_RETRIES_BEFORE_YIELD: u32 = 64;
 
 /// Translates `gva` for `access` under `ctx`, with MAXPHYADDR `phys_bits`.
+/// PAE walks read the PDPT from memory, as if its entries had just been
+/// loaded (see [`walk_with_pdptes`] for a CPU's walk).
 #[allow(clippy::result_large_err)] // see `walk`
 pub fn walk_with<M: PteMemory + ?Sized>(
     mem: &M,
@@ -140,12 +184,33 @@ pub fn walk_with<M: PteMemory + ?Sized>(
     access: Access,
     phys_bits: u8,
 ) -> Result<Walk, WalkFault> {
-    let mut tries = 0;
+    walk_with_pdptes(mem, ctx, gva, access, phys_bits, None)
+}
+
+/// [`walk_with`], taking PAE's top level from the PDPTE registers `pdptes`
+/// when given. A lost A/D compare-and-swap (the entry changed under the
+/// walk) redoes the whole walk, as hardware's locked update would see the
+/// new entry: a write is never granted without the leaf's D bit set in
+/// memory by this walk or already there.
+#[allow(clippy::result_large_err)] // see `walk`
+pub fn walk_with_pdptes<M: PteMemory + ?Sized>(
+    mem: &M,
+    ctx: &PagingCtx,
+    gva: Gva,
+    access: Access,
+    phys_bits: u8,
+    pdptes: Option<&Pdptes>,
+) -> Result<Walk, WalkFault> {
+    let mut lost = 0u32;
     loop {
-        tries += 1;
-        match walk_once(mem, ctx, gva, access, phys_bits, tries <= AD_RETRIES) {
+        match walk_once(mem, ctx, gva, access, phys_bits, pdptes) {
             Step::Done(r) => return r,
-            Step::Retry => continue,
+            Step::Retry => {
+                lost = lost.saturating_add(1);
+                if lost > AD_RETRIES_BEFORE_YIELD {
+                    std::thread::yield_now();
+                }
+            }
         }
     }
 }
@@ -255,7 +320,7 @@ fn walk_once<M: PteMemory + ?Sized>(
     gva: Gva,
     access: Access,
     phys_bits: u8,
-    set_ad: bool,
+    pdptes: Option<&Pdptes>,
 ) -> Step {
     let mode = ctx.mode();
     let mut record = WalkRecord::default();
@@ -293,11 +358,21 @@ fn walk_once<M: PteMemory + ?Sized>(
     let mut rights = Rights::ALL;
     let mut leaf = None;
     for level in (1..=geo.levels).rev() {
-        let entry_gpa = Gpa::new(table + table_index(mode, level, va) * geo.entry_size as u64);
-        let Some(entry) = mem.read_entry(entry_gpa, geo.entry_size) else {
-            return fault(FaultReason::TableNotInRam { level }, record);
-        };
+        let index = table_index(mode, level, va);
         let pdpte = mode == PagingMode::Pae && level == 3;
+        let (entry_gpa, entry) = match pdptes.filter(|_| pdpte) {
+            Some(regs) => (
+                Gpa::new(regs.pdpt + index * 8),
+                regs.entries[index as usize],
+            ),
+            None => {
+                let at = Gpa::new(table + index * geo.entry_size as u64);
+                let Some(entry) = mem.read_entry(at, geo.entry_size) else {
+                    return fault(FaultReason::TableNotInRam { level }, record);
+                };
+                (at, entry)
+            }
+        };
         if !pdpte {
             rights.user &= entry & PTE_US != 0;
             rights.write &= entry & PTE_RW != 0;
@@ -371,7 +446,7 @@ fn walk_once<M: PteMemory + ?Sized>(
             new |= PTE_D;
             dirty = true;
         }
-        if new == s.entry || !set_ad {
+        if new == s.entry {
             continue;
         }
         if mem

@@ -178,3 +178,54 @@ fn lost_ad_race_restarts_the_walk() {
     assert_eq!(r.inner.get(0x2000, 4), 0x7000 | RWU | PTE_A | PTE_D);
     assert_eq!(r.fail.get(), 0);
 }
+
+/// Another vCPU keeps rewriting the leaf entry (an ignored bit) under the
+/// walk, more often than the walk starts yielding: the walk still ends
+/// with D set in memory before it reports the page dirty for a write.
+#[test]
+fn a_write_is_never_granted_without_the_dirty_bit_in_memory() {
+    struct Busy {
+        inner: Mem,
+        fail: Cell<u32>,
+    }
+    use std::cell::Cell;
+    impl PteMemory for Busy {
+        fn read_entry(&self, gpa: Gpa, size: usize) -> Option<u64> {
+            self.inner.read_entry(gpa, size)
+        }
+        fn cmpxchg_entry(&self, gpa: Gpa, size: usize, old: u64, new: u64) -> Result<(), u64> {
+            if self.fail.get() > 0 && gpa.raw() == 0x2000 {
+                // The other writer got there first: bit 9 (ignored) flips.
+                self.fail.set(self.fail.get() - 1);
+                let cur = self.inner.get(0x2000, 4) ^ (1 << 9);
+                self.inner.put(0x2000, 4, cur);
+                return Err(cur);
+            }
+            self.inner.cmpxchg_entry(gpa, size, old, new)
+        }
+    }
+    let busy = Busy {
+        inner: Mem::default(),
+        fail: Cell::new(3 * AD_RETRIES_BEFORE_YIELD),
+    };
+    busy.inner.put(0x1000, 4, 0x2000 | RWU | PTE_A);
+    busy.inner.put(0x2000, 4, 0x7000 | RWU);
+    let ctx = PagingCtx {
+        cr0: CR0_PG,
+        cr3: 0x1000,
+        ..Default::default()
+    };
+    let w = walk(
+        &busy,
+        &ctx,
+        Gva::new(0x123),
+        Access::user(AccessKind::Write),
+    )
+    .unwrap();
+    assert!(w.dirty);
+    assert_eq!(busy.fail.get(), 0, "every lost race was retried");
+    let pte = busy.inner.get(0x2000, 4);
+    assert_eq!(pte & (PTE_A | PTE_D), PTE_A | PTE_D, "pte {pte:#x}");
+    let leaf = w.record.steps().last().unwrap();
+    assert_eq!(leaf.written, Some(pte));
+}

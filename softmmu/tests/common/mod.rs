@@ -22,6 +22,13 @@ pub fn guest(size: u64) -> Arc<GuestMemory> {
     mem
 }
 
+/// 8 MiB of RAM and a vCPU's MMU over it.
+pub fn setup() -> (Arc<GuestMemory>, Mmu) {
+    let mem = guest(0x80_0000);
+    let mmu = Mmu::new(mem.clone());
+    (mem, mmu)
+}
+
 pub fn put64(mem: &GuestMemory, gpa: u64, v: u64) {
     mem.write_phys(Gpa::new(gpa), &v.to_le_bytes()).unwrap();
 }

@@ -5,9 +5,12 @@
 //! Both backends get the same machine: one RAM slot of [`RAM_SIZE`] bytes
 //! at guest-physical 0, the image loaded by [`loader::load`] with the state
 //! it builds, the same CPUID table (softvm's default model) and the same
-//! devices, modelled by [`Devices`]: COM1 at 0x3f8 (output collected, the
-//! line status always "transmitter empty"), the exit port 0xf4, every other
-//! port reading as all ones and MMIO outside RAM reading as all ones.
+//! devices, [`Devices`]: the machine library's bus as `softvm run` has it
+//! (COM1 with the line status always "transmitter empty", the exit port
+//! 0xf4, fw_cfg, CMOS, the I/O APIC, pc-testdev, ports nothing answers
+//! reading as all ones, MMIO outside RAM and devices reading as all ones),
+//! without the PIT, whose counters follow the host clock and would make the
+//! two runs differ.
 //!
 //! [`run_guest`] records every exit (kind, port or address, size, data),
 //! the serial output and the final registers in a [`RunRecord`];
@@ -19,6 +22,7 @@ pub use softvm::SoftvmBackend;
 
 use emu_core::{CpuidEntry, Regs, Sregs};
 use softmmu::{Backing, Gpa, GuestMemory, MemFlags};
+use softvm_machine::{Bus, MachineConfig};
 use std::fmt;
 
 /// Bytes of guest RAM (one slot at guest-physical address 0).
@@ -143,28 +147,47 @@ impl BackendError {
     }
 }
 
-/// The devices both backends share. Reads are answered here, identically
-/// for both, at the moment the backend reports them.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Devices;
+/// The devices both backends share: the machine library's [`Bus`]. Reads
+/// are answered here, identically for both, at the moment the backend
+/// reports them; writes reach the devices in the order the guest made them.
+pub struct Devices {
+    bus: Bus<std::io::Sink>,
+}
+
+impl Default for Devices {
+    fn default() -> Self {
+        let cfg = MachineConfig {
+            memory: RAM_SIZE,
+            pit: false,
+            ..MachineConfig::default()
+        };
+        Devices {
+            bus: Bus::new(&cfg, std::io::sink()),
+        }
+    }
+}
 
 impl Devices {
     /// Answer an `IN` from `port`.
     pub fn read_port(&mut self, port: u16, buf: &mut [u8]) {
-        let v: u8 = match port {
-            // Line status: transmitter holding register and shift register
-            // empty, no data ready.
-            p if p == COM1 + 5 => 0x60,
-            // The other UART registers read as 0.
-            p if (COM1..COM1 + 8).contains(&p) => 0,
-            _ => 0xff,
-        };
-        buf.fill(v);
+        self.bus.read(port, buf);
     }
 
     /// Answer a read of guest-physical `gpa` outside RAM.
-    pub fn read_mmio(&mut self, _gpa: u64, buf: &mut [u8]) {
-        buf.fill(0xff);
+    pub fn read_mmio(&mut self, gpa: u64, buf: &mut [u8]) {
+        if !self.bus.mmio_read(gpa, buf) {
+            buf.fill(0xff);
+        }
+    }
+
+    /// Apply an `OUT` (the exit port's value is recorded by the caller).
+    pub fn write_port(&mut self, port: u16, data: &[u8]) {
+        self.bus.write(port, data);
+    }
+
+    /// Apply a write to guest-physical `gpa` outside RAM.
+    pub fn write_mmio(&mut self, gpa: u64, data: &[u8]) {
+        self.bus.mmio_write(gpa, data);
     }
 }
 
@@ -349,7 +372,7 @@ pub fn run_guest(
     b.set_cpuid(&cpuid_model())?;
     b.set_sregs(&image.boot.sregs)?;
     b.set_regs(&image.boot.regs)?;
-    let mut dev = Devices;
+    let mut dev = Devices::default();
     let mut rec = RunRecord {
         exits: Vec::new(),
         serial: Vec::new(),
@@ -364,6 +387,11 @@ pub fn run_guest(
             break;
         }
         let exit = b.run(&mut dev)?;
+        match &exit {
+            Exit::IoOut { port, data } => dev.write_port(*port, data),
+            Exit::MmioWrite { gpa, data } => dev.write_mmio(*gpa, data),
+            _ => {}
+        }
         match &exit {
             Exit::IoOut { port: COM1, data } => rec.serial.extend_from_slice(data),
             Exit::IoOut {
@@ -508,7 +536,7 @@ mod tests {
 
     #[test]
     fn devices_answer_reads() {
-        let mut d = Devices;
+        let mut d = Devices::default();
         let mut b = [0u8; 1];
         d.read_port(COM1 + 5, &mut b);
         assert_eq!(b, [0x60]);

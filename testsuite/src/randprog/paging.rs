@@ -39,7 +39,7 @@ fn random_pte(rng: &mut Rng) -> u64 {
     e
 }
 
-/// A random paging program: a layout of [`PAGES`] pages, then phases of
+/// A random paging program: a layout of `PAGES` pages, then phases of
 /// ring-3 loads, stores and read-modify-writes (some crossing pages, many
 /// faulting), each phase after changing some entries (INVLPG or a CR3
 /// reload). Prints a checksum of the loaded values, the dirty bits, and a

@@ -5,10 +5,11 @@
 //! Each test crate uses a different subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
-use emu_core::{Regs, Segment, Vcpu, VcpuExit, Vm, VmConfig};
+use emu_core::{Regs, Segment, VcpuExit, Vm};
 use iced_x86::code_asm::*;
 use iced_x86::{BlockEncoderOptions, Code, Instruction};
-use softmmu::{Backing, Gpa, MemFlags};
+use softmmu::Gpa;
+use softvm_machine::{Answer, Capture, Machine, MachineConfig};
 use std::time::{Duration, Instant};
 
 /// Guest RAM of every test VM.
@@ -62,19 +63,20 @@ impl Outcome {
     }
 }
 
-fn vm_with(blobs: &[(u64, Vec<u8>)]) -> Vm {
-    vm_on(&emu_core::cpu::model::CpuModel::max(), blobs)
-}
-
-fn vm_on(cpu: &emu_core::cpu::model::CpuModel, blobs: &[(u64, Vec<u8>)]) -> Vm {
-    let vm = Vm::new(VmConfig {
-        cpu: cpu.clone(),
-        ..VmConfig::default()
-    });
-    vm.set_user_memory_region(0, MemFlags::empty(), 0, MEM, Backing::Anonymous)
-        .unwrap();
-    write_blobs(&vm, blobs);
-    vm
+/// The machine every test runs on: the machine library's PC (COM1, the
+/// exit port, the legacy devices) with [`MEM`] of RAM and CPU model `cpu`
+/// (a `--cpu` line), its serial output captured.
+fn machine_with(cpu: &str, blobs: &[(u64, Vec<u8>)]) -> (Machine, Capture) {
+    let cfg = MachineConfig {
+        memory: MEM,
+        cpu: cpu.to_string(),
+        ..MachineConfig::default()
+    };
+    let mut m = Machine::new(&cfg).unwrap();
+    let serial = Capture::new();
+    m.set_serial_output(serial.clone());
+    write_blobs(m.vm(), blobs);
+    (m, serial)
 }
 
 fn write_blobs(vm: &Vm, blobs: &[(u64, Vec<u8>)]) {
@@ -106,37 +108,22 @@ pub fn assert_disjoint(blobs: &[(u64, Vec<u8>)]) {
 /// Boot a multiboot/ELF image with the loader, after writing `blobs` (extra
 /// guest data: tables, user code) into RAM.
 pub fn run_image(image: &[u8], blobs: &[(u64, Vec<u8>)]) -> Outcome {
-    run_image_on(&emu_core::cpu::model::CpuModel::max(), image, blobs)
+    run_image_on("max", image, blobs)
 }
 
-/// [`run_image`] on a vCPU of CPU model `cpu`.
-pub fn run_image_on(
-    cpu: &emu_core::cpu::model::CpuModel,
-    image: &[u8],
-    blobs: &[(u64, Vec<u8>)],
-) -> Outcome {
-    let vm = vm_on(cpu, &[]);
-    let boot = loader::load(
-        image,
-        vm.memory(),
-        &loader::LoadOptions {
-            mem_size: MEM,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    write_blobs(&vm, blobs);
-    let mut vcpu = vm.create_vcpu(0);
-    vcpu.set_sregs(&boot.sregs);
-    vcpu.set_regs(&boot.regs);
-    drive(&mut vcpu)
+/// [`run_image`] on a vCPU of CPU model `cpu` (a `--cpu` line).
+pub fn run_image_on(cpu: &str, image: &[u8], blobs: &[(u64, Vec<u8>)]) -> Outcome {
+    let (mut m, serial) = machine_with(cpu, &[]);
+    m.load(image).unwrap();
+    write_blobs(m.vm(), blobs);
+    drive(&mut m, &serial)
 }
 
 /// Start the vCPU in real mode at `cs:ip` with the other segments 0, as a
 /// BIOS leaves a boot sector, with `blobs` in RAM.
 pub fn run_real(blobs: &[(u64, Vec<u8>)], cs_sel: u16, ip: u16) -> Outcome {
-    let vm = vm_with(blobs);
-    let mut vcpu = vm.create_vcpu(0);
+    let (mut m, serial) = machine_with("max", blobs);
+    let vcpu = &mut m.vcpus_mut()[0];
     let mut s = vcpu.get_sregs();
     s.cs = Segment::real_mode(cs_sel, true);
     for seg in [&mut s.ds, &mut s.es, &mut s.ss, &mut s.fs, &mut s.gs] {
@@ -153,7 +140,7 @@ pub fn run_real(blobs: &[(u64, Vec<u8>)], cs_sel: u16, ip: u16) -> Outcome {
         rflags: 2,
         ..Regs::default()
     });
-    drive(&mut vcpu)
+    drive(&mut m, &serial)
 }
 
 /// With `SYS_TRACE=1` in the environment, every instruction and exception
@@ -169,35 +156,38 @@ impl emu_core::CpuSink for Trace {
     }
 }
 
-fn drive(vcpu: &mut Vcpu) -> Outcome {
+/// Run vCPU 0 with the machine's devices answering its exits, recording
+/// writes to ports other than COM1 and the exit port.
+fn drive(m: &mut Machine, serial: &Capture) -> Outcome {
+    let (vm, vcpus, bus) = m.parts_mut();
+    let vcpu = &mut vcpus[0];
     if std::env::var_os("SYS_TRACE").is_some() {
         vcpu.set_cpu_sink(Some(std::sync::Arc::new(Trace)));
     }
     vcpu.set_instruction_limit(Some(BUDGET));
     let start = Instant::now();
-    let mut serial = String::new();
     let mut ports = Vec::new();
     let end = loop {
-        match vcpu.run() {
-            VcpuExit::IoOut(0x3f8, d) => serial.push(d[0] as char),
-            VcpuExit::IoOut(port, d) => {
+        let exit = vcpu.run();
+        if let VcpuExit::IoOut(port, d) = &exit {
+            if !(0x3f8..=0x3ff).contains(port) && *port != 0xf4 {
                 let mut v = [0u8; 4];
                 v[..d.len()].copy_from_slice(d);
-                let v = u32::from_le_bytes(v);
-                if port == 0xf4 {
-                    break End::Exit(v);
-                }
-                ports.push((port, v));
+                ports.push((*port, u32::from_le_bytes(v)));
             }
-            VcpuExit::IoIn(_, d) => d.fill(0),
-            VcpuExit::Hlt => break End::Hlt,
-            VcpuExit::Shutdown => break End::Shutdown,
-            VcpuExit::InstructionLimit => break End::Limit,
+        }
+        match bus.answer(exit, vm.apic_bus()) {
+            Answer::Continue | Answer::NoDevice(_) => {}
+            Answer::GuestExit(v) => break End::Exit(v),
+            Answer::Halted => break End::Hlt,
+            Answer::TripleFault => break End::Shutdown,
+            Answer::Limit => break End::Limit,
             other => break End::Other(format!("{other:?}")),
         }
     };
+    bus.flush();
     Outcome {
-        serial,
+        serial: serial.text(),
         end,
         ports,
         instructions: vcpu.instructions(),

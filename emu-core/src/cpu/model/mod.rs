@@ -92,7 +92,7 @@ pub struct CpuModel {
     pub stepping: u32,
     /// The advertised features (all implemented).
     pub features: FeatureSet,
-    /// MAXPHYADDR (CPUID 0x8000_0008 EAX[7:0]).
+    /// MAXPHYADDR (CPUID 0x8000_0008 EAX bits 7:0).
     pub phys_bits: u8,
     /// The brand string (CPUID 0x8000_0002..4).
     pub brand: String,
@@ -158,7 +158,7 @@ fn other_known(name: &str) -> bool {
 }
 
 /// Why a `-cpu` line was refused.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ModelError {
     /// The model name is unknown.
     #[error("unknown CPU model '{name}' (known: {known})")]
@@ -397,10 +397,10 @@ pub fn known_models() -> String {
 /// What `-cpu help` prints: models, then feature names.
 pub fn help() -> String {
     let mut s = String::from("Available CPUs:\n");
-    s.push_str("  max        Enables all features supported by softvm\n");
-    s.push_str("  host       max, with the host processor's vendor\n");
+    s.push_str("x86 max                   Enables all features supported by softvm\n");
+    s.push_str("x86 host                  max, with the host processor's vendor\n");
     for m in named::MODELS {
-        s.push_str(&format!("  {:<18} {}\n", m.name, m.description));
+        s.push_str(&format!("x86 {:<22}{}\n", m.name, m.description));
     }
     s.push_str("\nRecognized CPUID flags (* = implemented by softvm):\n");
     let names: Vec<String> = FEATURES

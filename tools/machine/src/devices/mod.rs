@@ -1,0 +1,11 @@
+//! The devices a VMM owns: the serial port, fw_cfg, the I/O APIC, the PIT,
+//! QEMU's pc-testdev, and the legacy chips test kernels poke at. Each owns
+//! its registers and never prints or exits the process; [`crate::Bus`]
+//! routes ports and MMIO addresses to them.
+
+pub mod fw_cfg;
+pub mod ioapic;
+pub mod legacy;
+pub mod pit;
+pub mod serial;
+pub mod testdev;
