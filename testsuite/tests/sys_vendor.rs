@@ -144,12 +144,7 @@ fn compat_syscall(vendor: &str) -> Outcome {
         a.mov(qword_ptr(SCRATCH + 24), rax)?;
         a.mov(ax, ss)?;
         a.mov(qword_ptr(SCRATCH + 32), rax)?;
-        a.mov(qword_ptr(REC + RETK), 0)?;
-        a.mov(rsp, qword_ptr(REC + KSAVE))?;
-        a.mov(ax, KDATA as i32)?;
-        a.mov(ds, ax)?;
-        a.mov(es, ax)?;
-        a.ret()?;
+        a.jmp(k.leave_user)?;
         a.set_label(&mut over)?;
         a.lea(rax, ptr(entry))?;
         wrmsr_rax(a, CSTAR)?;
@@ -355,7 +350,9 @@ fn legacy(vendor: &str, sysret_first: bool) -> Outcome {
         a.mov(eax, r.addr(target))?;
         a.mov(edx, (0x18 << 16) | 0x08)?;
         a.wrmsr()?;
-        a.push(0x202)?;
+        // IF set before SYSCALL (which clears it), clear before SYSRET
+        // (which sets it).
+        a.push(if sysret_first { 2 } else { 0x202 })?;
         a.popfd()?;
         a.mov(dword_ptr(L_EXPECT as u32), r.addr(after_k))?;
         if sysret_first {
@@ -369,45 +366,38 @@ fn legacy(vendor: &str, sysret_first: bool) -> Outcome {
         }
         a.hlt()?;
 
-        // The SYSCALL target (ring 0).
+        // The SYSCALL target (ring 0). `line` prints ECX relative to the
+        // instruction after the SYSCALL at `next`, and the CS, SS and
+        // EFLAGS.IF in EBX, ESI and EDI.
+        let line = |a: &mut CodeAssembler, prefix: &str, next: u32| -> AsmResult {
+            print(a, prefix)?;
+            print(a, "ecx-next=")?;
+            a.mov(eax, ecx)?;
+            a.sub(eax, next)?;
+            a.call(hex)?;
+            for (text, reg) in [(" cs=", ebx), (" ss=", esi), (" if=", edi)] {
+                print(a, text)?;
+                a.mov(eax, reg)?;
+                a.call(hex)?;
+            }
+            print(a, "\n")
+        };
         r.place(a, target)?;
         a.inc(dword_ptr(L_COUNT as u32))?;
         a.cmp(dword_ptr(L_COUNT as u32), 1)?;
         a.jne(second)?;
-        print(a, "sc: ecx-next=")?;
-        a.mov(eax, ecx)?;
-        a.sub(eax, r.addr(after_k) + 2)?;
-        a.call(hex)?;
-        print(a, " cs=")?;
-        a.mov(eax, cs)?;
-        a.call(hex)?;
-        print(a, " ss=")?;
-        a.mov(eax, ss)?;
-        a.call(hex)?;
-        print(a, " if=")?;
+        a.mov(ebx, cs)?;
+        a.mov(esi, ss)?;
         a.pushfd()?;
-        a.pop(eax)?;
-        a.and(eax, 0x200)?;
-        a.call(hex)?;
-        print(a, "\n")?;
+        a.pop(edi)?;
+        a.and(edi, 0x200)?;
+        line(a, "sc: ", r.addr(after_k) + 2)?;
         a.mov(ecx, r.addr(user3))?;
         a.sysret()?;
         a.set_label(&mut second)?;
-        print(a, "user: ecx-next=")?;
-        a.mov(eax, ecx)?;
-        a.sub(eax, r.addr(after_u))?;
-        a.call(hex)?;
-        print(a, " cs=")?;
-        a.mov(eax, ebx)?;
-        a.call(hex)?;
-        print(a, " ss=")?;
-        a.mov(eax, esi)?;
-        a.call(hex)?;
-        print(a, " if=")?;
-        a.mov(eax, edi)?;
-        a.and(eax, 0x200)?;
-        a.call(hex)?;
-        print(a, " now-cs=")?;
+        a.and(edi, 0x200)?;
+        line(a, "user: ", r.addr(after_u))?;
+        print(a, "now: cs=")?;
         a.mov(eax, cs)?;
         a.call(hex)?;
         print(a, "\n")?;
@@ -491,11 +481,12 @@ fn syscall_and_sysret_in_legacy_mode() {
     legacy(INTEL, false).assert("fault: v=6 at-expected+0\n", 0x5a);
     legacy(INTEL, true).assert("fault: v=6 at-expected+0\n", 0x5a);
     // AMD: STAR's EIP with CS 0x08, SS 0x10 and IF cleared; SYSRET to ring
-    // 3 with CS 0x1b, SS 0x23 and IF set (the kernel had cleared it).
+    // 3 with CS 0x1b, SS 0x23 and IF set; SYSCALL from ring 3 back to CS 8.
     legacy(AMD, false).assert(
         "sc: ecx-next=0 cs=8 ss=10 if=0\n\
-         user: ecx-next=0 cs=1b ss=23 if=200 now-cs=8\n",
+         user: ecx-next=0 cs=1b ss=23 if=200\n\
+         now: cs=8\n",
         0x5a,
     );
-    legacy(AMD, true).assert("user: ecx-next=0 cs=1b ss=23 if=200 now-cs=8\n", 0x5a);
+    legacy(AMD, true).assert("user: ecx-next=0 cs=1b ss=23 if=200\nnow: cs=8\n", 0x5a);
 }

@@ -676,6 +676,9 @@ pub mod k64 {
         /// The common exception handler (stack: vector, error code, frame).
         pub common: CodeLabel,
         pub syscall_entry: CodeLabel,
+        /// Return from `call_user` (what SYSCALL 0 does), from ring 0 on
+        /// any stack.
+        pub leave_user: CodeLabel,
     }
 
     fn has_error_code(v: u8) -> bool {
@@ -974,6 +977,7 @@ pub mod k64 {
             call_user,
             common,
             syscall_entry,
+            leave_user: sc_exit,
         })
     }
 
