@@ -26,6 +26,7 @@ pub mod cpu;
 pub mod cpuid;
 pub mod exception;
 pub mod exec;
+pub mod fp;
 pub mod ops;
 pub mod system;
 pub mod testing;

@@ -139,8 +139,9 @@ impl Vcpu {
         bus: Arc<ApicBus>,
         stop: Arc<AtomicBool>,
         model: &CpuModel,
+        seed: u64,
     ) -> Vcpu {
-        let sys = SysState::new(id, ncpus, bus, model);
+        let sys = SysState::new(id, ncpus, bus, model, seed);
         let mut cpu = Cpu::new();
         cpu.apic_base = sys.apic.base();
         let mut mmu = Mmu::new(mem.clone());

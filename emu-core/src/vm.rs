@@ -14,6 +14,9 @@ pub struct VmConfig {
     pub vcpus: u32,
     /// The CPU model every vCPU starts with (see [`CpuModel::parse`]).
     pub cpu: CpuModel,
+    /// Seed of RDRAND and RDSEED: every vCPU draws from its own stream of
+    /// a generator keyed by it, so runs with the same seed repeat exactly.
+    pub seed: u64,
 }
 
 impl Default for VmConfig {
@@ -21,6 +24,7 @@ impl Default for VmConfig {
         VmConfig {
             vcpus: 1,
             cpu: CpuModel::max(),
+            seed: crate::system::entropy::DEFAULT_SEED,
         }
     }
 }
@@ -79,6 +83,7 @@ impl Vm {
             self.bus.clone(),
             self.stop.clone(),
             &self.config.cpu,
+            self.config.seed,
         )
     }
 

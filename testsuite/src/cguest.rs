@@ -19,6 +19,12 @@ use std::process::Command;
 /// The programs, one C file each.
 pub const PROGRAMS: [&str; 4] = ["fpmath", "longdouble", "strings", "matrix"];
 
+/// Whether `program` runs x87 code (long double); the others need only
+/// SSE (the entry initialises the floating-point state with FXRSTOR).
+pub fn uses_x87(program: &str) -> bool {
+    program == "longdouble"
+}
+
 /// Optimisation level of a build.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Opt {

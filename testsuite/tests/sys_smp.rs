@@ -32,6 +32,12 @@ fn boot(image: &[u8], vcpus: u32) -> (Vm, Vec<Vcpu>) {
 /// Run every vCPU on its own thread until one writes the exit port.
 /// Returns (serial output, exit value).
 fn run_smp(vm: &Vm, cpus: &mut [Vcpu]) -> (String, u32) {
+    run_smp_limit(vm, cpus, 200_000_000)
+}
+
+/// [`run_smp`] with an instruction budget of `limit` per vCPU (spin waits
+/// of a vCPU whose partner's thread is descheduled on a busy host count).
+fn run_smp_limit(vm: &Vm, cpus: &mut [Vcpu], limit: u64) -> (String, u32) {
     let out = Mutex::new(String::new());
     let result = Mutex::new(None);
     let failed = AtomicBool::new(false);
@@ -39,7 +45,7 @@ fn run_smp(vm: &Vm, cpus: &mut [Vcpu]) -> (String, u32) {
         for v in cpus.iter_mut() {
             let (out, result, failed) = (&out, &result, &failed);
             s.spawn(move || {
-                v.set_instruction_limit(Some(200_000_000));
+                v.set_instruction_limit(Some(limit));
                 let id = v.id();
                 loop {
                     match v.run() {
@@ -285,4 +291,105 @@ fn memslot_added_while_the_vcpu_runs_is_seen_by_it() {
         h.join().unwrap()
     });
     assert_eq!(out, "ram appeared\n");
+}
+
+/// The store-buffer litmus test on two vCPU threads, [`PAIRS`] times per
+/// round on fresh locations: each vCPU stores 1 to its own location, then
+/// (with `fence`) runs MFENCE, then loads the other's. Both loads seeing 0
+/// is what x86's TSO allows without a fence (a store waits in the store
+/// buffer while the later load completes) and MFENCE forbids. Returns how
+/// many pairs ended with both zero.
+fn store_buffer_rounds(fence: bool, rounds: i32) -> u64 {
+    const PAIRS: u64 = 16;
+    // Pair k: X at BASE + 128k, Y 64 bytes above (own cache lines); the
+    // results of both sides in R0/R1 tables.
+    const BASE: u64 = DATA + 0xa000;
+    const R0: u64 = DATA + 0xb000;
+    const R1: u64 = DATA + 0xb800;
+    const ARRIVE: u64 = DATA + 0xc000;
+    const DONE: u64 = DATA + 0xc040;
+    const BOTH: u64 = DATA + 0xc080;
+    // Both sides: count rounds in R12, meet at ARRIVE = 2 * R12 (LOCK
+    // INC), then for each pair: store, fence, load.
+    let side = |a: &mut CodeAssembler, first: bool, mut top: CodeLabel| -> Result<(), IcedError> {
+        let mut meet = a.create_label();
+        a.set_label(&mut top)?;
+        a.inc(r12)?;
+        a.lea(r13, ptr(r12 + r12))?;
+        a.lock().inc(qword_ptr(ARRIVE))?;
+        a.set_label(&mut meet)?;
+        a.cmp(qword_ptr(ARRIVE), r13)?;
+        a.jb(meet)?;
+        for k in 0..PAIRS {
+            let (mine, other) = if first { (0, 64) } else { (64, 0) };
+            let result = if first { R0 } else { R1 };
+            a.mov(qword_ptr(BASE + 128 * k + mine), 1)?;
+            if fence {
+                a.mfence()?;
+            }
+            a.mov(rax, qword_ptr(BASE + 128 * k + other))?;
+            a.mov(qword_ptr(result + 8 * k), rax)?;
+        }
+        Ok(())
+    };
+    let img = guest::long_mode_smp(
+        |a| {
+            let puthex = guest::puthex_routine_after_jump(a)?;
+            guest::start_aps(a)?;
+            a.xor(r12d, r12d)?;
+            let top = a.create_label();
+            side(a, true, top)?;
+            let mut wait = a.create_label();
+            a.set_label(&mut wait)?;
+            a.cmp(qword_ptr(DONE), r12)?;
+            a.jb(wait)?;
+            for k in 0..PAIRS {
+                let mut not_both = a.create_label();
+                a.mov(rax, qword_ptr(R0 + 8 * k))?;
+                a.or(rax, qword_ptr(R1 + 8 * k))?;
+                a.jnz(not_both)?;
+                a.inc(qword_ptr(BOTH))?;
+                a.set_label(&mut not_both)?;
+                a.mov(qword_ptr(BASE + 128 * k), 0)?;
+                a.mov(qword_ptr(BASE + 128 * k + 64), 0)?;
+            }
+            a.cmp(r12d, rounds)?;
+            a.jb(top)?;
+            a.mov(rax, qword_ptr(BOTH))?;
+            a.call(puthex)?;
+            guest::exit(a, 0)
+        },
+        |a| {
+            a.xor(r12d, r12d)?;
+            let top = a.create_label();
+            side(a, false, top)?;
+            a.mov(qword_ptr(DONE), r12)?;
+            a.cmp(r12d, rounds)?;
+            a.jb(top)?;
+            let mut idle = a.create_label();
+            a.set_label(&mut idle)?;
+            a.hlt()?;
+            a.jmp(idle)
+        },
+    )
+    .unwrap();
+    let (vm, mut cpus) = boot(&img, 2);
+    let (out, code) = run_smp_limit(&vm, &mut cpus, 4_000_000_000);
+    assert_eq!(code, 0, "{out}");
+    u64::from_str_radix(out.trim(), 16).unwrap()
+}
+
+/// MFENCE orders a vCPU's store before its later load as seen by another
+/// vCPU thread. Without it, the outcome it forbids is printed (it happens
+/// on x86 hosts when the two vCPU threads really run at the same time).
+#[test]
+fn mfence_orders_stores_before_loads_across_vcpu_threads() {
+    let rounds = 4000;
+    let fenced = store_buffer_rounds(true, rounds);
+    let unfenced = store_buffer_rounds(false, rounds);
+    println!(
+        "store-buffer litmus, {rounds} rounds of 16 pairs: both loads 0 in {unfenced} pairs \
+         without MFENCE, {fenced} with it"
+    );
+    assert_eq!(fenced, 0, "MFENCE let a load pass an earlier store");
 }

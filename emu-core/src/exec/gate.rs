@@ -9,7 +9,9 @@
 //! older processors execute as something else:
 //!
 //! - ENDBR32/ENDBR64, RDSSPD/RDSSPQ, CLDEMOTE and PREFETCHIT0/1 live in
-//!   the reserved-NOP space (0F 18-0F 1F) and run as NOPs;
+//!   the reserved-NOP space (0F 18-0F 1F) and run as NOPs; so does
+//!   PREFETCHWT1 (0F 0D /2), a prefetch alias on AMD processors and a
+//!   NOP on Intel ones without it (the host runs it without a fault);
 //! - the MPX forms (0F 1A/0F 1B) are decoded as the NOPs they are without
 //!   MPX (softvm never sets iced's `MPX` decoder option);
 //! - LZCNT and TZCNT (F3 0F BD/BC) run as BSR and BSF, WBNOINVD (F3 0F 09)
@@ -109,7 +111,8 @@ impl Gate {
                 | Mnemonic::Rdsspq
                 | Mnemonic::Cldemote
                 | Mnemonic::Prefetchit0
-                | Mnemonic::Prefetchit1 => Availability::Nop,
+                | Mnemonic::Prefetchit1
+                | Mnemonic::Prefetchwt1 => Availability::Nop,
                 _ => Availability::Undefined,
             };
         }
@@ -305,6 +308,9 @@ mod tests {
         assert_eq!(max.availability(&endbr, &[]), Availability::Nop);
         let avx = decode(&max, &[0xc5, 0xf8, 0x28, 0xc1]); // vmovaps xmm0, xmm1
         assert_eq!(max.availability(&avx, &[]), Availability::Undefined);
+        let wt1 = decode(&max, &[0x0f, 0x0d, 0x50, 0x10]);
+        assert_eq!(wt1.code(), Code::Prefetchwt1_m8);
+        assert_eq!(max.availability(&wt1, &[]), Availability::Nop);
         let popcnt = decode(&max, &[0xf3, 0x0f, 0xb8, 0xc0]);
         assert_eq!(max.availability(&popcnt, &[]), Availability::Present);
     }

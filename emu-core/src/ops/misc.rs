@@ -1,10 +1,11 @@
-//! Identification and time: CPUID, RDTSC, RDTSCP; and UD2.
+//! Identification, time and counters: CPUID, RDTSC, RDTSCP, RDPMC; and
+//! the opcodes defined to be invalid, UD0, UD1 and UD2.
 
-use crate::cpu::state::CR4_TSD;
+use crate::cpu::state::{Mode, CR4_PCE, CR4_TSD};
 use crate::exception::{Exception, ExecResult};
 use crate::exec::table::TableBuilder;
 use crate::exec::Exec;
-use iced_x86::{Instruction, Mnemonic};
+use iced_x86::{Code, Instruction, Mnemonic};
 
 /// CPUID — CPU Identification (from the vCPU's table; see `cpuid.rs`).
 fn cpuid(x: &mut Exec, _ins: &Instruction) -> ExecResult {
@@ -61,7 +62,23 @@ fn rdtscp(x: &mut Exec, _ins: &Instruction) -> ExecResult {
     Ok(())
 }
 
-/// UD2 — Undefined Instruction
+/// RDPMC — Read Performance-Monitoring Counters. softvm models a
+/// processor without performance counters: CPUID leaf 0xA reports none
+/// (the table has no such leaf, so it reads as zeros), so no value of ECX
+/// names a counter and every RDPMC that passes the privilege check
+/// (CR4.PCE set, CPL 0 or real mode) raises #GP(0) for the counter index.
+fn rdpmc(x: &mut Exec, _ins: &Instruction) -> ExecResult {
+    let privileged = x.cpu.cr4 & CR4_PCE != 0 || x.cpu.mode() == Mode::Real || x.cpu.cpl() == 0;
+    if !privileged {
+        return Err(Exception::gp(0).into());
+    }
+    // ECX never names a counter.
+    Err(Exception::gp(0).into())
+}
+
+/// UD0, UD1, UD2 — Undefined Instruction: #UD, whatever the ModRM byte
+/// says (a memory operand of UD0/UD1 is not accessed). AMD's decoder takes
+/// UD0 without a ModRM byte; the gate picks the vendor's decoder.
 fn ud2(_x: &mut Exec, _ins: &Instruction) -> ExecResult {
     Err(Exception::ud().into())
 }
@@ -70,5 +87,33 @@ pub(crate) fn register(t: &mut TableBuilder) {
     t.mnemonic(Mnemonic::Cpuid, cpuid, 0);
     t.mnemonic(Mnemonic::Rdtsc, rdtsc, 0);
     t.mnemonic(Mnemonic::Rdtscp, rdtscp, 0);
-    t.mnemonic(Mnemonic::Ud2, ud2, 0);
+    t.add(Code::Rdpmc, rdpmc, 0);
+    for code in [
+        Code::Ud2,
+        Code::Ud0,
+        Code::Ud0_r16_rm16,
+        Code::Ud0_r32_rm32,
+        Code::Ud0_r64_rm64,
+        Code::Ud1_r16_rm16,
+        Code::Ud1_r32_rm32,
+        Code::Ud1_r64_rm64,
+    ] {
+        t.add(code, ud2, 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cpu::model::CpuModel;
+    use crate::cpuid::Cpuid;
+
+    /// RDPMC's #GP for every counter relies on CPUID leaf 0xA reporting no
+    /// architectural performance monitoring, for either vendor.
+    #[test]
+    fn leaf_0xa_reports_no_counters() {
+        for spec in ["max", "max,vendor=AuthenticAMD", "Skylake-Server"] {
+            let m = CpuModel::parse(spec).unwrap().model;
+            assert_eq!(Cpuid::for_model(&m, 0, 1).lookup(0xa, 0), [0; 4], "{spec}");
+        }
+    }
 }

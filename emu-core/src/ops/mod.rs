@@ -3,20 +3,26 @@
 
 pub mod arith;
 pub mod atomic;
+pub mod bcd;
 pub mod bits;
 pub mod control;
 pub mod desc;
 pub mod far;
 pub mod fastcall;
+pub mod hint;
+pub mod legacy;
 pub mod misc;
 pub mod mov;
 pub mod msr;
 pub mod muldiv;
+pub mod random;
 pub mod segload;
 pub mod shift;
+pub mod sse_fp;
 pub mod stack;
 pub mod string;
 pub mod system;
+pub mod xsave;
 
 use crate::exec::table::TableBuilder;
 
@@ -37,6 +43,8 @@ pub(crate) fn register_all(t: &mut TableBuilder) {
     muldiv::register(t);
     t.family("shift");
     shift::register(t);
+    t.family("sse_fp");
+    sse_fp::register(t);
     t.family("stack");
     stack::register(t);
     t.family("string");
@@ -47,4 +55,14 @@ pub(crate) fn register_all(t: &mut TableBuilder) {
     far::register(t);
     fastcall::register(t);
     segload::register(t);
+    t.family("bcd");
+    bcd::register(t);
+    t.family("legacy");
+    legacy::register(t);
+    t.family("hint");
+    hint::register(t);
+    t.family("random");
+    random::register(t);
+    t.family("xsave");
+    xsave::register(t);
 }

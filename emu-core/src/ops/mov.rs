@@ -140,7 +140,7 @@ fn xlat(x: &mut Exec, ins: &Instruction) -> ExecResult {
     Ok(())
 }
 
-/// NOP, multi-byte NOP and PAUSE.
+/// NOP and multi-byte NOP (PAUSE is a hint: `ops::hint`).
 fn nop(_x: &mut Exec, _ins: &Instruction) -> ExecResult {
     Ok(())
 }
@@ -163,5 +163,4 @@ pub(crate) fn register(t: &mut TableBuilder) {
     t.mnemonic(Mnemonic::Lea, lea, 0);
     t.mnemonic(Mnemonic::Xlatb, xlat, 0);
     t.mnemonic(Mnemonic::Nop, nop, 0);
-    t.mnemonic(Mnemonic::Pause, nop, 0);
 }

@@ -156,7 +156,14 @@ pub fn write_cr(x: &mut Exec, n: usize, v: u64) -> ExecResult {
             }
         }
         4 => {
-            if v & !CR4_KNOWN != 0 {
+            // OSXSAVE only on a model with XSAVE (SDM Vol. 3A, 2.5).
+            let xsave = x
+                .sys
+                .gate
+                .features
+                .contains(crate::cpu::model::Feature::Xsave);
+            let known = CR4_KNOWN | if xsave { CR4_OSXSAVE } else { 0 };
+            if v & !known != 0 {
                 return Err(gp());
             }
             let old = x.cpu.cr4;
@@ -332,12 +339,6 @@ fn wbinvd(x: &mut Exec, _: &Instruction) -> ExecResult {
     require_cpl0(x)
 }
 
-/// CLFLUSH/CLFLUSHOPT: fault like a byte load, otherwise a no-op.
-fn clflush(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    let (seg, off) = x.mem_loc(ins);
-    x.read_seg(seg, off, 1).map(|_| ())
-}
-
 /// RDMSR — Read from Model Specific Register
 fn rdmsr(x: &mut Exec, _: &Instruction) -> ExecResult {
     require_cpl0(x)?;
@@ -458,8 +459,6 @@ pub(crate) fn register(t: &mut TableBuilder) {
     t.mnemonic(Mnemonic::Invpcid, invpcid, 0);
     t.mnemonic(Mnemonic::Wbinvd, wbinvd, 0);
     t.mnemonic(Mnemonic::Invd, wbinvd, 0);
-    t.mnemonic(Mnemonic::Clflush, clflush, 0);
-    t.mnemonic(Mnemonic::Clflushopt, clflush, 0);
     t.mnemonic(Mnemonic::Rdmsr, rdmsr, 0);
     t.mnemonic(Mnemonic::Wrmsr, wrmsr, 0);
     t.mnemonic(Mnemonic::Cli, cli, 0);

@@ -2,6 +2,7 @@
 //! delivery, descriptor tables and segment loads.
 
 pub mod descriptor;
+pub mod entropy;
 pub mod interrupt;
 
 use crate::apic::{ApicBus, LocalApic, Mailbox};
@@ -59,10 +60,20 @@ pub struct SysState {
     /// Set by handlers that changed APIC state (MMIO, MSR, CR8, EOI): the
     /// run loop re-evaluates pending interrupts.
     pub apic_touched: bool,
+    /// RDRAND/RDSEED's deterministic source (see [`entropy`]).
+    pub entropy: entropy::Entropy,
 }
 
 impl SysState {
-    pub fn new(vcpu_id: u32, ncpus: u32, bus: Arc<ApicBus>, model: &CpuModel) -> SysState {
+    /// The state of vCPU `vcpu_id` of `ncpus`; `seed` is the VM's
+    /// random-number seed (RDRAND/RDSEED).
+    pub fn new(
+        vcpu_id: u32,
+        ncpus: u32,
+        bus: Arc<ApicBus>,
+        model: &CpuModel,
+        seed: u64,
+    ) -> SysState {
         let mut apic = LocalApic::new(vcpu_id);
         let bus_index = bus.register(&mut apic);
         let mailbox = bus
@@ -80,6 +91,7 @@ impl SysState {
             bus_index,
             mailbox,
             apic_touched: false,
+            entropy: entropy::Entropy::new(seed, vcpu_id),
         }
     }
 

@@ -183,9 +183,10 @@ fn kind_supported(k: K) -> bool {
 
 /// The instruction forms random programs draw from: implemented by
 /// emu-core, comparable with the host (see [`crate::gen::skip_reason`]),
-/// no control transfer, no stack or string instruction (strings have a
-/// generator of their own), operands this generator builds, minus
-/// [`super::exclusions`].
+/// not MMX, SSE or x87 (the programs compare general registers and
+/// memory, and run without CR4.OSFXSR), no control transfer, no stack or
+/// string instruction (strings have a generator of their own), operands
+/// this generator builds, minus [`super::exclusions`].
 pub fn alu_forms(include_excluded: bool) -> Vec<Code> {
     use Mnemonic::*;
     emu_core::testing::implemented_codes()
@@ -194,6 +195,7 @@ pub fn alu_forms(include_excluded: bool) -> Vec<Code> {
             let m = c.mnemonic();
             let op = c.op_code();
             skip_reason(c).is_none()
+                && !crate::gen::fp::is_fp_form(c)
                 && !is_near_branch(c)
                 && !matches!(
                     m,

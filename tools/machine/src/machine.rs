@@ -61,6 +61,7 @@ impl Machine {
         let vm = Vm::new(VmConfig {
             vcpus: config.vcpus,
             cpu,
+            ..VmConfig::default()
         });
         vm.memory().set_sink(sink);
         // Anonymous mappings: the host commits a page only when the guest
