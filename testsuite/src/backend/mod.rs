@@ -366,10 +366,22 @@ pub fn run_guest(
     image: &LoadedImage,
     limits: RunLimits,
 ) -> Result<RunRecord, BackendError> {
+    run_guest_with(b, image, limits, &cpuid_model())
+}
+
+/// [`run_guest`] with the CPUID table `cpuid` (softvm behaves as the CPU
+/// model it describes, by vendor among others; KVM only shows it to the
+/// guest).
+pub fn run_guest_with(
+    b: &mut dyn Backend,
+    image: &LoadedImage,
+    limits: RunLimits,
+    cpuid: &[CpuidEntry],
+) -> Result<RunRecord, BackendError> {
     for (gpa, data) in &image.chunks {
         b.write_memory(*gpa, data)?;
     }
-    b.set_cpuid(&cpuid_model())?;
+    b.set_cpuid(cpuid)?;
     b.set_sregs(&image.boot.sregs)?;
     b.set_regs(&image.boot.regs)?;
     let mut dev = Devices::default();
