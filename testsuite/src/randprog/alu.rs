@@ -233,6 +233,7 @@ pub fn alu_forms(include_excluded: bool) -> Vec<Code> {
                         | Cmpsq
                 )
                 && (include_excluded || c != Code::Bswap_r16)
+                && (include_excluded || !(is_0f0d_register_form(c) && super::host_is_amd()))
                 && !matches!(
                     c,
                     Code::Cmpxchg486_rm8_r8 | Code::Cmpxchg486_rm16_r16 | Code::Cmpxchg486_rm32_r32
@@ -241,6 +242,17 @@ pub fn alu_forms(include_excluded: bool) -> Vec<Code> {
                 && op.op_kinds().iter().all(|&k| kind_supported(k))
         })
         .collect()
+}
+
+/// The register forms of 0F 0D (iced decodes the memory forms as
+/// PREFETCH): a NOP on Intel processors, #UD on AMD ones.
+fn is_0f0d_register_form(c: Code) -> bool {
+    matches!(
+        c,
+        Code::Reservednop_rm16_r16_0F0D
+            | Code::Reservednop_rm32_r32_0F0D
+            | Code::Reservednop_rm64_r64_0F0D
+    )
 }
 
 /// How to generate an ALU program.
