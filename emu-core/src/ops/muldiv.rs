@@ -91,7 +91,7 @@ fn set_acc(x: &mut Exec, size: u8, hi: u64, lo: u64) {
 /// or rAX gets) is `lo`: CF = OF = `ovf`, the others as `vendor`'s
 /// processors leave them (see the module).
 #[inline]
-fn set_mul_flags(flags: &mut Flags, vendor: Vendor, size: u8, lo: u64, ovf: bool) {
+pub(crate) fn set_mul_flags(flags: &mut Flags, vendor: Vendor, size: u8, lo: u64, ovf: bool) {
     match vendor {
         Vendor::Intel => flags.lazy_mul(size, lo, ovf),
         Vendor::Amd => flags.set_arith(CF | OF, if ovf { CF | OF } else { 0 }),

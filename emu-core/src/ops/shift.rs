@@ -31,8 +31,9 @@ use crate::exec::{Exec, Handler};
 use crate::ops::mov::sext;
 use iced_x86::{Code, Instruction, Mnemonic};
 
+/// A shift or rotate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Op {
+pub(crate) enum Op {
     Rol,
     Ror,
     Rcl,
@@ -68,7 +69,7 @@ fn last_step_of(op: Op, bits: u32, res: u64, cf: u64) -> u64 {
 /// before. Returns the result and the new status flags (all six; the ones
 /// the operation leaves alone are copied from `f`), the undefined ones as
 /// `vendor`'s processors leave them (see the module).
-fn shift(op: Op, size: u8, v: u64, count: u64, f: u64, vendor: Vendor) -> (u64, u64) {
+pub(crate) fn shift(op: Op, size: u8, v: u64, count: u64, f: u64, vendor: Vendor) -> (u64, u64) {
     let bits = size as u32 * 8;
     let m = mask(size);
     let v = v & m;
