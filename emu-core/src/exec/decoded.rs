@@ -93,7 +93,7 @@ pub struct Decoded {
     /// The fast form, which the block loop runs inline (see `fast::run`).
     pub op: FastOp,
     /// The handler: the fast form's, or [`run_family`] (or, with
-    /// [`FastOp::Family`], the AMD variant of a fast form).
+    /// `FastOp::Family`, the AMD variant of a fast form).
     pub run: Fast,
     /// The family handler of the instruction's `Code` (what [`run_family`]
     /// calls).
