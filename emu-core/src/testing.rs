@@ -201,13 +201,6 @@ pub fn defined_flags(code: Code) -> Option<u64> {
 pub const FEATURES_IN_PROGRESS: &[CpuidFeature] = &[
     CpuidFeature::FPU,
     CpuidFeature::FPU387,
-    CpuidFeature::MMX,
-    CpuidFeature::SSE,
-    CpuidFeature::SSE2,
-    CpuidFeature::SSE3,
-    CpuidFeature::SSSE3,
-    CpuidFeature::SSE4_1,
-    CpuidFeature::SSE4_2,
 ];
 
 /// Single forms of those families whose feature is a base one: WAIT

@@ -20,6 +20,7 @@ fn title(family: &str) -> &'static str {
         "muldiv" => "Multiply and divide",
         "shift" => "Shifts and rotates",
         "sse_fp" => "SSE floating point (SSE to SSE4.1)",
+        "simd" => "MMX; SSE to SSE4.2 moves, logic, integer, shuffles, string compares, CRC32",
         "stack" => "Stack and flags",
         "string" => "String instructions",
         "system" => "System instructions",

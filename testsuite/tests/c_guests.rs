@@ -137,7 +137,6 @@ fn on_softvm(tag: &str, which: impl Fn(&Built) -> bool) {
 /// softvm runs the compiled programs that use SSE only (float, double,
 /// strings, structs, matrices) and prints what the host printed.
 #[test]
-#[ignore = "needs the SSE families of issue 14 (i14-fp, i14-simd) and FXRSTOR (i14-misc); the lead un-ignores it once they are merged"]
 fn c_guests_sse_on_softvm_match_the_host() {
     on_softvm("c-guests-sse", |b| !b.x87);
 }

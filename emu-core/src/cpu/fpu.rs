@@ -290,9 +290,11 @@ impl FpuState {
         self.ftw = 0xff;
     }
 
-    /// EMMS: every register tagged empty.
+    /// EMMS: every register tagged empty, and TOP = 0 as after any MMX
+    /// instruction (SDM Vol. 1, Table 9-2; the host agrees).
     #[inline]
     pub fn emms(&mut self) {
+        self.set_top(0);
         self.ftw = 0;
     }
 }
@@ -339,8 +341,10 @@ mod tests {
         assert_eq!(f.top(), 0);
         assert_eq!(f.ftw, 0xff);
         assert_eq!(f.mmx(2), 0x1122_3344_5566_7788);
+        f.set_top(3);
         f.emms();
         assert_eq!(f.ftw, 0);
+        assert_eq!(f.top(), 0);
     }
 
     #[test]

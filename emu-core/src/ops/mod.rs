@@ -18,6 +18,7 @@ pub mod muldiv;
 pub mod random;
 pub mod segload;
 pub mod shift;
+pub mod simd;
 pub mod sse_fp;
 pub mod stack;
 pub mod string;
@@ -49,6 +50,8 @@ pub(crate) fn register_all(t: &mut TableBuilder) {
     stack::register(t);
     t.family("string");
     string::register(t);
+    t.family("simd");
+    simd::register(t);
     t.family("system");
     system::register(t);
     desc::register(t);
