@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 use testsuite::guest;
 use testsuite::image::{self, Segment};
 
+mod common;
+use common::{exits, long_mode, spin, triple_fault};
+
 fn softvm<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_softvm"))
         .args(args)
@@ -74,35 +77,6 @@ fn d(s: &Scratch) -> &str {
 
 fn f(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-fn long_mode(body: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>) -> Vec<u8> {
-    guest::long_mode(body).unwrap()
-}
-
-fn exits(v: u32, text: &str) -> Vec<u8> {
-    long_mode(|a| {
-        guest::print(a, text)?;
-        guest::exit(a, v)
-    })
-}
-
-fn triple_fault() -> Vec<u8> {
-    long_mode(|a| {
-        a.mov(rax, guest::DATA)?;
-        a.mov(qword_ptr(rax), 0)?;
-        a.mov(word_ptr(rax + 8), 0)?;
-        a.lidt(ptr(rax))?;
-        a.ud2()
-    })
-}
-
-fn spin() -> Vec<u8> {
-    long_mode(|a| {
-        let mut l = a.create_label();
-        a.set_label(&mut l)?;
-        a.jmp(l)
-    })
 }
 
 /// A guest running into an instruction emu-core does not implement.

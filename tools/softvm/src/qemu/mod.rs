@@ -42,8 +42,12 @@ pub struct Launch {
     pub kernel: PathBuf,
     pub config: MachineConfig,
     pub serial: Serial,
-    /// `-initrd` files, read when the machine is built.
+    /// The multiboot modules of the last `-initrd` (QEMU keeps only the
+    /// last one given), read when the machine is built.
     pub initrd: Vec<String>,
+    /// Warnings for stderr (what the CPU model line asks for that softvm
+    /// does not do), without the program name.
+    pub warnings: Vec<String>,
 }
 
 /// The value of an option, or a usage error naming it.
@@ -226,6 +230,16 @@ fn accel_name(a: &str) -> Result<(), String> {
     }
 }
 
+/// The first line of `-h` (and `--version`), which runners parse for
+/// QEMU's version.
+pub fn version_line() -> String {
+    probes::version()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// Parse a QEMU command line (without `argv[0]`).
 pub fn parse(args: &[String]) -> Result<Request, String> {
     let mut cfg = MachineConfig {
@@ -238,6 +252,7 @@ pub fn parse(args: &[String]) -> Result<Request, String> {
     let mut nographic = false;
     let mut nodefaults = false;
     let mut initrd = Vec::new();
+    let mut warnings = Vec::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let Some(opt) = arg.strip_prefix('-') else {
@@ -252,7 +267,14 @@ pub fn parse(args: &[String]) -> Result<Request, String> {
             "h" | "help" => return Ok(Request::Print(probes::help("qemu-system-x86_64"))),
             "kernel" => kernel = Some(PathBuf::from(value(opt, &mut it)?)),
             "append" => cfg.cmdline = value(opt, &mut it)?.to_string(),
-            "initrd" => initrd.extend(value(opt, &mut it)?.split(',').map(str::to_string)),
+            // A later -initrd replaces an earlier one, as in QEMU (a runner
+            // appending its own, as kvm-unit-tests' does, relies on it).
+            "initrd" => {
+                initrd = value(opt, &mut it)?
+                    .split(',')
+                    .map(str::to_string)
+                    .collect()
+            }
             "m" => cfg.memory = memory(value(opt, &mut it)?)?,
             "smp" => cfg.vcpus = smp(value(opt, &mut it)?)?,
             "cpu" => {
@@ -261,9 +283,11 @@ pub fn parse(args: &[String]) -> Result<Request, String> {
                     return Ok(Request::Print(probes::cpus()));
                 }
                 config::parse_cpu_model(v).map_err(|e| format!("-cpu {v}: {e}"))?;
-                for w in config::cpu_model_warnings(v) {
-                    eprintln!("qemu-system-x86_64: warning: -cpu {v}: {w}");
-                }
+                warnings.extend(
+                    config::cpu_model_warnings(v)
+                        .into_iter()
+                        .map(|w| format!("-cpu {v}: {w}")),
+                );
                 cfg.cpu = v.to_string();
             }
             "serial" => {
@@ -366,6 +390,7 @@ pub fn parse(args: &[String]) -> Result<Request, String> {
         config: cfg,
         serial,
         initrd,
+        warnings,
     })))
 }
 
@@ -387,7 +412,11 @@ pub fn main(prog: &str, args: &[String]) -> i32 {
         mut config,
         serial,
         initrd,
+        warnings,
     } = *launch;
+    for w in &warnings {
+        diag(&format!("{prog}: warning: {w}"));
+    }
     let shown = kernel.display().to_string();
     let image = match std::fs::read(&kernel) {
         Ok(i) => i,
@@ -400,17 +429,11 @@ pub fn main(prog: &str, args: &[String]) -> i32 {
             return status::USAGE;
         }
     };
-    for item in &initrd {
-        let file = item.split_whitespace().next().unwrap_or(item);
-        match std::fs::read(file) {
-            Ok(data) => config.modules.push(loader::Module::new(item.clone(), data)),
-            Err(e) => {
-                diag(&format!(
-                    "{prog}: could not load initrd '{file}': {}",
-                    io_words(&e)
-                ));
-                return status::USAGE;
-            }
+    match load_modules(&initrd) {
+        Ok(mut mods) => config.modules.append(&mut mods),
+        Err(e) => {
+            diag(&format!("{prog}: {e}"));
+            return status::USAGE;
         }
     }
     let config = with_program_name(&image, &kernel, &config);
@@ -433,6 +456,21 @@ pub fn main(prog: &str, args: &[String]) -> i32 {
         Serial::None => {}
     }
     crate::run::report(&shown, &m.run())
+}
+
+/// The multiboot modules of `-initrd` items (`FILE` or `FILE ARGS`: the
+/// whole item is the module's string, as QEMU passes it); an unreadable
+/// file is an error in QEMU's words.
+pub fn load_modules(initrd: &[String]) -> Result<Vec<loader::Module>, String> {
+    initrd
+        .iter()
+        .map(|item| {
+            let file = item.split_whitespace().next().unwrap_or(item);
+            std::fs::read(file)
+                .map(|data| loader::Module::new(item.clone(), data))
+                .map_err(|e| format!("could not load initrd '{file}': {}", io_words(&e)))
+        })
+        .collect()
 }
 
 /// An I/O error as the C library words it ("No such file or directory"),
@@ -516,6 +554,18 @@ mod tests {
         ] {
             launch(ok);
         }
+    }
+
+    #[test]
+    fn the_last_initrd_wins_and_warnings_are_returned() {
+        assert_eq!(launch("-kernel k -initrd a,b -initrd c").initrd, ["c"]);
+        assert_eq!(launch("-kernel k -initrd a,b").initrd, ["a", "b"]);
+        assert!(launch("-kernel k -cpu max").warnings.is_empty());
+        let w = launch("-kernel k -cpu max,+vmx").warnings;
+        assert!(
+            w.len() == 1 && w[0].starts_with("-cpu max,+vmx: ") && w[0].contains("vmx"),
+            "{w:?}"
+        );
     }
 
     #[test]

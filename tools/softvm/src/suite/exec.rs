@@ -64,20 +64,21 @@ fn grace(timeout: Duration) -> Duration {
     (timeout / 4).max(Duration::from_secs(2))
 }
 
-/// Run `path` with `cfg` (whose timeout must be set) on a thread of its own.
-/// If the machine has not returned by the timeout plus a grace period, the
-/// run is abandoned (its thread left to finish in the background) and
-/// reported as a timeout, so a test can never hold the runner.
+/// Run `path` with `cfg` on a thread of its own. If the machine has not
+/// returned by its timeout plus a grace period, the run is abandoned (its
+/// thread left to finish in the background) and reported as a timeout, so
+/// a test can never hold the runner. Without a timeout (kvm-unit-tests'
+/// `timeout = 0`, which means none) the run is waited for.
 pub fn run(name: &str, path: PathBuf, cfg: MachineConfig) -> RunResult {
-    let timeout = cfg.timeout.unwrap_or(Duration::from_secs(60));
-    supervise(name, timeout + grace(timeout), move |out| {
+    let limit = cfg.timeout.map(|t| t + grace(t));
+    supervise(name, limit, move |out| {
         run_file(&path, &cfg, out).map_err(anyhow::Error::from)
     })
 }
 
 /// Run `job` on a thread named after the test, its output captured, and
-/// wait for it at most `limit`.
-fn supervise<F>(name: &str, limit: Duration, job: F) -> RunResult
+/// wait for it at most `limit` (`None`: as long as it takes).
+fn supervise<F>(name: &str, limit: Option<Duration>, job: F) -> RunResult
 where
     F: FnOnce(Capture) -> anyhow::Result<Outcome> + Send + 'static,
 {
@@ -104,7 +105,10 @@ where
             own(status::INTERNAL),
             Some(format!("cannot start a thread: {e}")),
         ),
-        Ok(_) => match rx.recv_timeout(limit) {
+        Ok(_) => match limit.map_or_else(
+            || rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            |l| rx.recv_timeout(l),
+        ) {
             Ok(Ok(Ok(o))) => (o.status(), o.message),
             Ok(Ok(Err(e))) => (own(status::USAGE), Some(format!("{e:#}"))),
             Ok(Err(p)) => (
@@ -153,7 +157,7 @@ mod tests {
     #[test]
     fn a_run_that_never_returns_is_abandoned() {
         let t = Instant::now();
-        let r = supervise("hangs", Duration::from_millis(100), |mut out| {
+        let r = supervise("hangs", Some(Duration::from_millis(100)), |mut out| {
             out.write_all(b"partial\n")?;
             std::thread::sleep(Duration::from_secs(30));
             unreachable!()
@@ -165,8 +169,19 @@ mod tests {
     }
 
     #[test]
+    fn without_a_limit_the_run_is_waited_for() {
+        let t = Instant::now();
+        let r = supervise("slow", None, |_| {
+            std::thread::sleep(Duration::from_millis(300));
+            anyhow::bail!("finished")
+        });
+        assert!(t.elapsed() >= Duration::from_millis(300));
+        assert_eq!((r.status, r.message.as_deref()), (2, Some("finished")));
+    }
+
+    #[test]
     fn a_panic_is_an_internal_error() {
-        let r = supervise("panics", Duration::from_secs(10), |_| panic!("boom"));
+        let r = supervise("panics", Some(Duration::from_secs(10)), |_| panic!("boom"));
         assert_eq!(r.status, 12);
         let m = r.message.unwrap();
         assert!(m.contains("boom") && m.contains("exec.rs"), "{m}");

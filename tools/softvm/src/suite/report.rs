@@ -5,48 +5,8 @@ use super::exec::RunResult;
 use softvm_machine::status;
 use std::fmt::Write as _;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
-
-/// A JUnit report's destination. The report is written to a temporary
-/// file in the same directory and renamed over the destination only when
-/// complete, so an interrupted run (Ctrl-C) leaves the previous report or
-/// none, never a truncated one.
-pub struct JunitFile {
-    path: PathBuf,
-    tmp: PathBuf,
-}
-
-impl JunitFile {
-    /// Check now that the directory takes files, so a bad path fails
-    /// before the tests run.
-    pub fn create(path: &Path) -> std::io::Result<JunitFile> {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "junit.xml".into());
-        let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-        std::fs::File::create(&tmp)?;
-        std::fs::remove_file(&tmp)?;
-        if path.is_dir() {
-            return Err(std::io::Error::other("is a directory"));
-        }
-        Ok(JunitFile {
-            path: path.to_path_buf(),
-            tmp,
-        })
-    }
-
-    /// Write `xml` and move it into place.
-    pub fn commit(self, xml: &str) -> Result<(), String> {
-        let err = |e: std::io::Error| format!("{}: {e}", self.path.display());
-        std::fs::write(&self.tmp, xml).map_err(err)?;
-        std::fs::rename(&self.tmp, &self.path).map_err(|e| {
-            let _ = std::fs::remove_file(&self.tmp);
-            err(e)
-        })
-    }
-}
 
 /// How one test ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,6 +16,35 @@ pub enum Verdict {
     Fail(String),
     /// Why it was skipped.
     Skip(String),
+    /// Why it ended in neither a pass, a fail nor a skip of its own (a
+    /// kvm-unit-tests kernel that crashed, hung or hit something softvm
+    /// lacks: any status but 1, 3 and 77).
+    Error(String),
+}
+
+impl Verdict {
+    /// The verdict's word in lines and tables.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail(_) => "FAIL",
+            Verdict::Skip(_) => "SKIP",
+            Verdict::Error(_) => "ERROR",
+        }
+    }
+
+    /// Why it did not pass.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Verdict::Pass => None,
+            Verdict::Fail(w) | Verdict::Skip(w) | Verdict::Error(w) => Some(w),
+        }
+    }
+
+    /// Whether it makes the run fail.
+    pub fn is_bad(&self) -> bool {
+        matches!(self, Verdict::Fail(_) | Verdict::Error(_))
+    }
 }
 
 /// A finished test with everything the reports need.
@@ -66,14 +55,34 @@ pub struct Finished {
     pub verdict: Verdict,
     /// `None` when the test was skipped without running.
     pub result: Option<RunResult>,
+    /// The command line that stands for the run (`softvm qemu ...`), if
+    /// it was built from one.
+    pub command: Option<String>,
+    /// Lines it wrote to stderr besides softvm's diagnostic (warnings).
+    pub notes: Vec<String>,
+    /// The test's own summary line (kvm-unit-tests' `SUMMARY:`).
+    pub summary: Option<String>,
 }
 
 impl Finished {
+    /// A test that ended with `verdict`, nothing else known yet.
+    pub fn new(name: &str, path: &std::path::Path, verdict: Verdict) -> Finished {
+        Finished {
+            name: name.to_string(),
+            path: path.to_path_buf(),
+            verdict,
+            result: None,
+            command: None,
+            notes: Vec::new(),
+            summary: None,
+        }
+    }
+
     pub fn time(&self) -> Duration {
         self.result.as_ref().map_or(Duration::ZERO, |r| r.time)
     }
 
-    fn output(&self) -> String {
+    pub fn output(&self) -> String {
         self.result.as_ref().map_or_else(String::new, |r| {
             String::from_utf8_lossy(&r.output).into_owned()
         })
@@ -86,6 +95,7 @@ pub struct Counts {
     pub passed: usize,
     pub failed: usize,
     pub skipped: usize,
+    pub errors: usize,
 }
 
 impl Counts {
@@ -94,20 +104,35 @@ impl Counts {
             Verdict::Pass => self.passed += 1,
             Verdict::Fail(_) => self.failed += 1,
             Verdict::Skip(_) => self.skipped += 1,
+            Verdict::Error(_) => self.errors += 1,
         }
     }
 
-    /// The closing line: `N passed, M failed` and `, K skipped` if K > 0.
+    /// The counts of `tests`.
+    pub fn of(tests: &[Finished]) -> Counts {
+        let mut c = Counts::default();
+        for t in tests {
+            c.add(&t.verdict);
+        }
+        c
+    }
+
+    /// The closing line: `N passed, M failed`, then `, K skipped` and
+    /// `, E errors` when there are any.
     pub fn closing_line(&self) -> String {
         let mut s = format!("{} passed, {} failed", self.passed, self.failed);
         if self.skipped > 0 {
             let _ = write!(s, ", {} skipped", self.skipped);
         }
+        if self.errors > 0 {
+            let e = if self.errors == 1 { "error" } else { "errors" };
+            let _ = write!(s, ", {} {e}", self.errors);
+        }
         s
     }
 
-    fn done(&self) -> usize {
-        self.passed + self.failed + self.skipped
+    pub fn done(&self) -> usize {
+        self.passed + self.failed + self.skipped + self.errors
     }
 }
 
@@ -129,6 +154,9 @@ pub fn progress_bar(c: &Counts, total: usize) -> String {
     );
     if c.skipped > 0 {
         let _ = write!(s, " skip {}", c.skipped);
+    }
+    if c.errors > 0 {
+        let _ = write!(s, " error {}", c.errors);
     }
     s
 }
@@ -188,8 +216,9 @@ impl Reporter {
         self.counts.add(&f.verdict);
         let text = if self.tap {
             Some(tap_entry(self.counts.done(), f))
-        } else if !self.bar || matches!(f.verdict, Verdict::Fail(_)) {
-            // On a terminal only failures are worth a line above the bar.
+        } else if !self.bar || f.verdict.is_bad() {
+            // On a terminal only failures and errors are worth a line
+            // above the bar.
             Some(plain_line(f))
         } else {
             None
@@ -214,12 +243,19 @@ impl Reporter {
     }
 }
 
-/// `PASS name (0.12 s)`, `FAIL name: why`, `SKIP name: why`, with a newline.
+/// `PASS name (0.12 s)` (with the test's summary if it has one: `PASS
+/// name (0.12 s): 12 tests`), `FAIL name: why`, `SKIP name: why`,
+/// `ERROR name: why`, with a newline.
 pub fn plain_line(f: &Finished) -> String {
-    match &f.verdict {
-        Verdict::Pass => format!("PASS {} ({:.2} s)\n", f.name, f.time().as_secs_f64()),
-        Verdict::Fail(why) => format!("FAIL {}: {why}\n", f.name),
-        Verdict::Skip(why) => format!("SKIP {}: {why}\n", f.name),
+    match (f.verdict.reason(), &f.summary) {
+        (None, None) => format!("PASS {} ({:.2} s)\n", f.name, f.time().as_secs_f64()),
+        (None, Some(sum)) => format!(
+            "PASS {} ({:.2} s): {}\n",
+            f.name,
+            f.time().as_secs_f64(),
+            one_line(sum)
+        ),
+        (Some(why), _) => format!("{} {}: {}\n", f.verdict.word(), f.name, one_line(why)),
     }
 }
 
@@ -232,10 +268,15 @@ pub fn tap_entry(n: usize, f: &Finished) -> String {
     match &f.verdict {
         Verdict::Pass => format!("ok {n} - {name}\n"),
         Verdict::Skip(why) => format!("ok {n} - {name} # SKIP {}\n", one_line(why)),
-        Verdict::Fail(why) => {
+        Verdict::Fail(why) | Verdict::Error(why) => {
             let mut s = format!(
-                "not ok {n} - {name}\n  ---\n  message: {}\n",
-                yaml_quote(why)
+                "not ok {n} - {name}\n  ---\n  message: {}\n  severity: {}\n",
+                yaml_quote(why),
+                if matches!(f.verdict, Verdict::Error(_)) {
+                    "error"
+                } else {
+                    "fail"
+                }
             );
             if let Some(r) = &f.result {
                 let _ = writeln!(s, "  status: {}", r.status);
@@ -255,7 +296,7 @@ pub fn tap_entry(n: usize, f: &Finished) -> String {
     }
 }
 
-fn one_line(s: &str) -> String {
+pub fn one_line(s: &str) -> String {
     printable(&s.replace(['\n', '\r'], " "))
 }
 
@@ -288,6 +329,16 @@ fn yaml_quote(s: &str) -> String {
     q
 }
 
+/// What the test wrote to stderr: the notes (warnings), then softvm's
+/// diagnostic.
+pub fn stderr_lines(f: &Finished) -> Vec<String> {
+    let mut v = f.notes.clone();
+    if let Some(m) = f.result.as_ref().and_then(|r| r.message.as_ref()) {
+        v.push(m.clone());
+    }
+    v
+}
+
 /// Escape text for XML 1.0 content or attribute values; characters XML
 /// cannot carry at all become U+FFFD.
 pub fn xml_escape(s: &str) -> String {
@@ -313,15 +364,13 @@ pub fn xml_escape(s: &str) -> String {
 /// suite carries the start time (`timestamp`, ISO 8601 in UTC) and the
 /// `hostname`, which JUnit consumers show and some require.
 pub fn junit(tests: &[Finished], wall: Duration, started: SystemTime) -> String {
-    let mut c = Counts::default();
-    for t in tests {
-        c.add(&t.verdict);
-    }
+    let c = Counts::of(tests);
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let attrs = format!(
-        "tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3}\"",
+        "tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\"",
         tests.len(),
         c.failed,
+        c.errors,
         c.skipped,
         wall.as_secs_f64()
     );
@@ -350,14 +399,18 @@ pub fn junit(tests: &[Finished], wall: Duration, started: SystemTime) -> String 
         );
         match &t.verdict {
             Verdict::Pass => {}
-            Verdict::Fail(why) => {
+            Verdict::Fail(why) | Verdict::Error(why) => {
+                let (tag, default) = match t.verdict {
+                    Verdict::Error(_) => ("error", "error"),
+                    _ => ("failure", "failure"),
+                };
                 let ty = t
                     .result
                     .as_ref()
-                    .map_or_else(|| "failure".into(), |r| status::meaning(r.status));
+                    .map_or_else(|| default.into(), |r| status::meaning(r.status));
                 let _ = writeln!(
                     x,
-                    "      <failure message=\"{}\" type=\"{}\">{}</failure>",
+                    "      <{tag} message=\"{}\" type=\"{}\">{}</{tag}>",
                     xml_escape(why),
                     xml_escape(&ty),
                     xml_escape(why)
@@ -379,9 +432,14 @@ pub fn junit(tests: &[Finished], wall: Duration, started: SystemTime) -> String 
             if !out.is_empty() {
                 let _ = writeln!(x, "      <system-out>{}</system-out>", xml_escape(&out));
             }
-            if let Some(m) = &r.message {
-                let _ = writeln!(x, "      <system-err>{}</system-err>", xml_escape(m));
-            }
+        }
+        let err = stderr_lines(t);
+        if !err.is_empty() {
+            let _ = writeln!(
+                x,
+                "      <system-err>{}</system-err>",
+                xml_escape(&err.join("\n"))
+            );
         }
         x.push_str("    </testcase>\n");
     }
@@ -395,9 +453,6 @@ mod tests {
 
     fn fin(name: &str, verdict: Verdict, out: &[u8]) -> Finished {
         Finished {
-            name: name.into(),
-            path: PathBuf::from(format!("d/{name}")),
-            verdict,
             result: Some(RunResult {
                 status: 3,
                 message: None,
@@ -405,6 +460,7 @@ mod tests {
                 dropped: 0,
                 time: Duration::from_millis(120),
             }),
+            ..Finished::new(name, &PathBuf::from(format!("d/{name}")), verdict)
         }
     }
 
@@ -416,6 +472,11 @@ mod tests {
         assert_eq!(c.closing_line(), "1 passed, 1 failed");
         c.add(&Verdict::Skip("y".into()));
         assert_eq!(c.closing_line(), "1 passed, 1 failed, 1 skipped");
+        c.add(&Verdict::Error("z".into()));
+        assert_eq!(c.closing_line(), "1 passed, 1 failed, 1 skipped, 1 error");
+        c.add(&Verdict::Error("z".into()));
+        assert_eq!(c.closing_line(), "1 passed, 1 failed, 1 skipped, 2 errors");
+        assert_eq!(c.done(), 5);
     }
 
     #[test]
@@ -424,10 +485,16 @@ mod tests {
             passed: 11,
             failed: 1,
             skipped: 0,
+            errors: 0,
         };
         assert_eq!(
             progress_bar(&c, 40),
             "[######..............] 12/40  pass 11 fail 1"
+        );
+        let c = Counts { errors: 2, ..c };
+        assert_eq!(
+            progress_bar(&c, 40),
+            "[#######.............] 14/40  pass 11 fail 1 error 2"
         );
         assert_eq!(
             progress_bar(&Counts::default(), 0),
@@ -455,8 +522,20 @@ mod tests {
         );
         assert_eq!(
             t,
-            "not ok 2 - a\\#b\n  ---\n  message: \"status \\\"3\\\"\"\n  status: 3\n  duration_ms: 120\n  output: |\n    one\n    two\u{fffd}\n  ...\n"
+            "not ok 2 - a\\#b\n  ---\n  message: \"status \\\"3\\\"\"\n  severity: fail\n  status: 3\n  duration_ms: 120\n  output: |\n    one\n    two\u{fffd}\n  ...\n"
         );
+        let e = tap_entry(4, &fin("e", Verdict::Error("status 6 (x)".into()), b""));
+        assert!(
+            e.starts_with("not ok 4 - e\n  ---\n  message: \"status 6 (x)\"\n  severity: error\n"),
+            "{e}"
+        );
+        assert_eq!(
+            plain_line(&fin("e", Verdict::Error("status 6\n(x)".into()), b"")),
+            "ERROR e: status 6 (x)\n"
+        );
+        let mut p = fin("k", Verdict::Pass, b"");
+        p.summary = Some("12 tests, 1 skipped".into());
+        assert_eq!(plain_line(&p), "PASS k (0.12 s): 12 tests, 1 skipped\n");
         assert_eq!(
             tap_entry(3, &fin("s", Verdict::Skip("no\napic".into()), b"")),
             "ok 3 - s # SKIP no apic\n"
@@ -473,11 +552,19 @@ mod tests {
             &[
                 fin("p", Verdict::Pass, b"hi <there>\n"),
                 fin("f", Verdict::Fail("status 3 (guest exit 1)".into()), b""),
+                Finished {
+                    notes: vec!["warning: w".into()],
+                    ..fin("e", Verdict::Error("status 3 (x)".into()), b"")
+                },
             ],
             Duration::from_secs(1),
             SystemTime::UNIX_EPOCH + Duration::from_secs(1_765_000_000),
         );
-        assert!(x.contains("<testsuite name=\"softvm\" tests=\"2\" failures=\"1\" errors=\"0\" skipped=\"0\" time=\"1.000\" timestamp=\"2025-12-06T05:46:40\" hostname=\""), "{x}");
+        assert!(x.contains("<testsuite name=\"softvm\" tests=\"3\" failures=\"1\" errors=\"1\" skipped=\"0\" time=\"1.000\" timestamp=\"2025-12-06T05:46:40\" hostname=\""), "{x}");
+        assert!(
+            x.contains("<error message=\"status 3 (x)\" type=\"guest exit 1\">status 3 (x)</error>\n      <system-err>warning: w</system-err>"),
+            "{x}"
+        );
         assert!(
             x.contains("<system-out>hi &lt;there&gt;\n</system-out>"),
             "{x}"
