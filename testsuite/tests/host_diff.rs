@@ -15,6 +15,9 @@
 //!   picks a fresh seed. The default is fixed so CI is deterministic.
 //! - `SOFTVM_CASES=<n>` cases per form (default 96 in release, 48 in debug).
 //! - `SOFTVM_ONLY=<Code>,<Code>` restricts the run to some forms.
+//! - `SOFTVM_UNDEFINED_FLAGS=0` compares only the flags the manuals define.
+//!   By default the undefined ones are compared too: emu-core computes them
+//!   as the processors of the host's vendor do.
 
 use emu_core::testing::{defined_flags, implemented_codes};
 use iced_x86::{Code, Mnemonic};
@@ -68,6 +71,11 @@ fn cases_per_form() -> u32 {
     }
 }
 
+/// Whether the flags the manuals leave undefined are compared.
+fn undefined_flags_compared() -> bool {
+    std::env::var("SOFTVM_UNDEFINED_FLAGS").map_or(true, |v| v != "0")
+}
+
 fn only() -> Option<Vec<String>> {
     std::env::var("SOFTVM_ONLY")
         .ok()
@@ -93,14 +101,23 @@ struct FormResult {
 fn run_form(runner: &mut NativeRunner, code: Code, seed: u64, per: u32) -> FormResult {
     let env = diff::env_of(runner);
     let mut r = FormResult::default();
-    let Some(defined) = defined_flags(code) else {
+    let Some(mut defined) = defined_flags(code) else {
         r.unimplemented = Some("listed by implemented_codes but defined_flags is None".into());
         return r;
     };
+    let undefined_too = undefined_flags_compared();
+    if undefined_too {
+        defined = u64::MAX;
+    }
     for i in 0..per {
         let mut rng = Rng::for_case(seed, code as u32, i);
         let case = match gen::generate(code, &env, &mut rng) {
-            Ok(c) => c,
+            Ok(mut c) => {
+                if undefined_too {
+                    c.compare_undefined_flags();
+                }
+                c
+            }
             Err(GenError::Failed(e)) => {
                 r.gen_failed = Some(e);
                 break;
@@ -286,6 +303,12 @@ fn report(tag: &str, s: &Summary) -> (Vec<String>, usize, u64) {
 fn host_diff() {
     let seed = seed();
     say!("host-diff: seed {seed:#x} (SOFTVM_SEED={seed:#x} reproduces this run)");
+    let vendor = emu_core::cpu::model::Vendor::host();
+    if undefined_flags_compared() {
+        say!("host-diff: undefined flags compared too, as {vendor:?} processors leave them (SOFTVM_UNDEFINED_FLAGS=0 compares only defined flags)");
+    } else {
+        say!("host-diff: only the flags the manuals define are compared");
+    }
     if let Err(e) = NativeRunner::new(2) {
         say!("host-diff: skipped: {e}");
         return;

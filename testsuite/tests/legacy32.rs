@@ -5,14 +5,16 @@
 //!
 //! The guest writes a table of (AX, FLAGS) results to RAM. On softvm every
 //! entry must equal a reference model written here from the SDM's
-//! pseudocode, undefined flags included (softvm's `max` model is an Intel
-//! processor: OF cleared, SF/ZF/PF from AL, AAM/AAD clearing CF and AF).
-//! When /dev/kvm is usable, the same guest runs on the host processor: the
-//! defined results must match the model, and the undefined flags the host
-//! computes are printed next to the Intel model's (this host being AMD,
-//! that is the measurement the vendor model needs).
+//! pseudocode, undefined flags included, for a CPU model of each vendor
+//! (Intel: OF cleared, SF/ZF/PF from AL, AAM/AAD clearing CF and AF; AMD:
+//! the flags of the addition or subtraction the adjustment performs).
+//! When /dev/kvm is usable, the same guest runs on the host processor
+//! (whose ring-0 instructions KVM's emulator may run): the defined results
+//! must match the model. The table also runs on the host CPU itself, in
+//! user mode: there every flag must match the model of the host's vendor.
 
-use testsuite::backend::{load_image, run_guest, Backend, RunLimits, SoftvmBackend};
+use emu_core::cpu::model::{CpuModel, Vendor};
+use testsuite::backend::{load_image, run_guest_with, Backend, RunLimits, SoftvmBackend};
 
 const LOAD: u64 = 0x10_0000;
 const IDT: u64 = 0x20_0000;
@@ -78,9 +80,81 @@ fn szp(v: u8) -> u16 {
     f
 }
 
+/// The status flags of the ADD (or SUB) of `a` and `b`, `bits` wide.
+fn alu(bits: u32, a: u32, b: u32, sub: bool) -> u16 {
+    let m = (1u32 << bits) - 1;
+    let r = if sub {
+        a.wrapping_sub(b)
+    } else {
+        a.wrapping_add(b)
+    } & m;
+    let sign = 1 << (bits - 1);
+    let mut f = if (r as u8).count_ones().is_multiple_of(2) {
+        PF
+    } else {
+        0
+    };
+    if r == 0 {
+        f |= ZF;
+    }
+    if r & sign != 0 {
+        f |= SF;
+    }
+    if (a ^ b ^ r) & 0x10 != 0 {
+        f |= AF;
+    }
+    let carry = if sub { b > a } else { a + b > m };
+    if carry {
+        f |= CF;
+    }
+    let overflow = if sub {
+        (a ^ b) & (a ^ r) & sign != 0
+    } else {
+        !(a ^ b) & (a ^ r) & sign != 0
+    };
+    if overflow {
+        f |= OF;
+    }
+    f
+}
+
+/// The SDM's operations, with the undefined flags of `vendor`'s
+/// processors (P6-family Intel ones; AMD: those of the ADD or SUB the
+/// adjustment performs, as measured on an AMD EPYC). Returns AX and the
+/// status flags.
+fn model(op: &str, ax: u16, flags: u16, imm: u8, vendor: Vendor) -> (u16, u16) {
+    let (intel_ax, intel_f) = intel_model(op, ax, flags, imm);
+    if vendor == Vendor::Intel {
+        return (intel_ax, intel_f);
+    }
+    let (al, ah) = (u32::from(ax as u8), u32::from(ax >> 8));
+    let (cf, af) = (flags & CF != 0, flags & AF != 0);
+    let f = match op {
+        "daa" | "das" => {
+            let mut adjust = 0;
+            if al & 0x0f > 9 || af {
+                adjust = 6;
+            }
+            if al > 0x99 || cf {
+                adjust |= 0x60;
+            }
+            intel_f | alu(8, al, adjust, op == "das") & OF
+        }
+        "aaa" | "aas" => {
+            let d = if al & 0x0f > 9 || af { 0x106 } else { 0 };
+            let of_szp = alu(16, u32::from(ax), d, op == "aas") & (OF | SF | ZF | PF);
+            intel_f & (CF | AF) | of_szp
+        }
+        "aam" => intel_f,
+        "aad" => alu(8, al, (ah * u32::from(imm)) & 0xff, false),
+        _ => unreachable!("{op}"),
+    };
+    (intel_ax, f)
+}
+
 /// The SDM's operations, with the undefined flags of P6-family Intel
-/// processors. Returns AX and the status flags.
-fn model(op: &str, ax: u16, flags: u16, imm: u8) -> (u16, u16) {
+/// processors.
+fn intel_model(op: &str, ax: u16, flags: u16, imm: u8) -> (u16, u16) {
     let (al, ah) = (ax as u8, (ax >> 8) as u8);
     let (cf, af) = (flags & CF != 0, flags & AF != 0);
     match op {
@@ -187,10 +261,26 @@ const UD_RECORDS: usize = 4;
 #[path = "legacy32/code.rs"]
 mod code;
 
-/// Run the guest on `b`; the table entries and the misc records.
-fn run_on(b: &mut dyn Backend) -> (Vec<Entry>, Vec<u32>, Result<u32, String>) {
+/// The CPUID table of the `max` model with `vendor`.
+fn cpuid_of(vendor: Vendor) -> Vec<emu_core::CpuidEntry> {
+    let name = match vendor {
+        Vendor::Intel => "GenuineIntel",
+        Vendor::Amd => "AuthenticAMD",
+    };
+    let model = CpuModel::parse(&format!("max,vendor={name}"))
+        .expect("a valid model")
+        .model;
+    emu_core::cpuid::Cpuid::for_model(&model, 0, 1).entries
+}
+
+/// Run the guest on `b` with CPUID `cpuid`; the table entries and the misc
+/// records.
+fn run_on(
+    b: &mut dyn Backend,
+    cpuid: &[emu_core::CpuidEntry],
+) -> (Vec<Entry>, Vec<u32>, Result<u32, String>) {
     let img = load_image(&code::guest().expect("guest assembles")).expect("guest loads");
-    let rec = run_guest(b, &img, RunLimits::default()).expect("backend runs");
+    let rec = run_guest_with(b, &img, RunLimits::default(), cpuid).expect("backend runs");
     let n = inputs().len();
     let mut raw = vec![0u8; n * 4 + (MISC.len() + UD_RECORDS) * 4];
     b.read_memory(OUT, &mut raw).expect("table readable");
@@ -211,12 +301,12 @@ fn run_on(b: &mut dyn Backend) -> (Vec<Entry>, Vec<u32>, Result<u32, String>) {
     (entries, misc, end)
 }
 
-/// Differences of `got` from the model, ignoring the flags in `ignore`
-/// (a per-instruction mask).
-fn differences(got: &[Entry], ignore: impl Fn(&str) -> u16) -> Vec<String> {
+/// Differences of `got` from `vendor`'s model, ignoring the flags in
+/// `ignore` (a per-instruction mask).
+fn differences(got: &[Entry], vendor: Vendor, ignore: impl Fn(&str) -> u16) -> Vec<String> {
     let mut out = Vec::new();
     for ((op, imm, ax, f), e) in inputs().into_iter().zip(got) {
-        let (want_ax, want_f) = model(op, ax, f, imm);
+        let (want_ax, want_f) = model(op, ax, f, imm, vendor);
         let mask = ARITH & !ignore(op);
         if e.ax != want_ax || e.flags & mask != want_f & mask {
             out.push(format!(
@@ -252,23 +342,25 @@ fn check_misc(misc: &[u32], who: &str) {
 
 #[test]
 fn legacy_forms_in_32_bit_mode_match_the_sdm_model() {
-    let mut soft = SoftvmBackend::new(50_000_000).expect("softvm backend");
-    let (entries, misc, code) = run_on(&mut soft);
-    assert_eq!(code, Ok(0), "guest ended badly");
-    let diff = differences(&entries, |_| 0);
-    assert!(
-        diff.is_empty(),
-        "{} entries differ from the model, first:\n{}",
-        diff.len(),
-        diff[..diff.len().min(20)].join("\n")
-    );
-    check_misc(&misc, "softvm");
-    assert_eq!(misc[8] >> 16, 0xabcd, "ARPL r32 keeps bits 16..31");
-    println!(
-        "legacy32: {} entries and {} records as modelled",
-        entries.len(),
-        misc.len()
-    );
+    for vendor in [Vendor::Intel, Vendor::Amd] {
+        let mut soft = SoftvmBackend::new(50_000_000).expect("softvm backend");
+        let (entries, misc, code) = run_on(&mut soft, &cpuid_of(vendor));
+        assert_eq!(code, Ok(0), "guest ended badly ({vendor:?})");
+        let diff = differences(&entries, vendor, |_| 0);
+        assert!(
+            diff.is_empty(),
+            "{vendor:?}: {} entries differ from the model, first:\n{}",
+            diff.len(),
+            diff[..diff.len().min(20)].join("\n")
+        );
+        check_misc(&misc, "softvm");
+        assert_eq!(misc[8] >> 16, 0xabcd, "ARPL r32 keeps bits 16..31");
+        println!(
+            "legacy32 ({vendor:?} model): {} entries and {} records as modelled",
+            entries.len(),
+            misc.len()
+        );
+    }
 }
 
 #[test]
@@ -281,7 +373,7 @@ fn legacy_forms_on_the_host_through_kvm() {
     {
         let mut k = testsuite::kvm::KvmBackend::new(std::time::Duration::from_secs(60))
             .expect("kvm backend");
-        let (entries, misc, code) = run_on(&mut k);
+        let (entries, misc, code) = run_on(&mut k, &testsuite::backend::cpuid_model());
         match code {
             Ok(0) => {}
             Err(e) if e.contains("InternalError") => {
@@ -290,7 +382,8 @@ fn legacy_forms_on_the_host_through_kvm() {
             }
             other => panic!("guest ended badly on KVM: {other:?}"),
         }
-        let diff = differences(&entries, undefined);
+        let vendor = Vendor::host();
+        let diff = differences(&entries, vendor, undefined);
         assert!(
             diff.is_empty(),
             "{} defined results differ from the host, first:\n{}",
@@ -298,11 +391,11 @@ fn legacy_forms_on_the_host_through_kvm() {
             diff[..diff.len().min(20)].join("\n")
         );
         check_misc(&misc, "host");
-        println!("KVM's host undefined flags against the Intel model:");
-        summarize(&entries);
+        println!("KVM's host undefined flags against the {vendor:?} model:");
+        summarize(&entries, vendor);
         println!("host ARPL r32 upper bits: {:#06x}", misc[8] >> 16);
         if std::env::var_os("LEGACY32_DUMP").is_some() {
-            for d in differences(&entries, |_| 0) {
+            for d in differences(&entries, vendor, |_| 0) {
                 println!("{d}");
             }
         }
@@ -319,8 +412,8 @@ fn legacy_forms_on_the_host_through_kvm() {
 mod host;
 
 /// The decimal-adjust table on the host CPU itself (ring 3, compatibility
-/// mode): the defined results must match the model; the undefined flags
-/// the host computes are printed against the Intel model, per flag.
+/// mode): every result and flag, undefined ones included, must match the
+/// model of the host's vendor and emu-core's kernels for that vendor.
 #[test]
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 fn decimal_arithmetic_on_the_host_cpu() {
@@ -332,16 +425,24 @@ fn decimal_arithmetic_on_the_host_cpu() {
             return;
         }
     };
-    let diff = differences(&entries, undefined);
+    let vendor = Vendor::host();
+    println!("host ({vendor:?}) undefined flags against the {vendor:?} model:");
+    summarize(&entries, vendor);
+    let diff = differences(&entries, vendor, |_| 0);
     assert!(
         diff.is_empty(),
-        "{} defined results differ from the host, first:\n{}",
+        "{} results differ from the {vendor:?} model on the host, first:\n{}",
         diff.len(),
         diff[..diff.len().min(20)].join("\n")
     );
-    let vendor = emu_core::cpu::model::Vendor::host();
-    println!("host ({vendor:?}) undefined flags against the Intel model:");
-    summarize(&entries);
+    for ((op, imm, ax, f), e) in inputs().into_iter().zip(&entries) {
+        let got = emu_kernel(op, imm, ax, f, vendor);
+        assert_eq!(
+            got,
+            (e.ax, e.flags & ARITH),
+            "emu-core's {op} {imm} of ax={ax:04x} flags={f:03x} ({vendor:?})"
+        );
+    }
     if std::env::var_os("LEGACY32_DUMP").is_some() {
         for ((op, imm, in_ax, in_f), e) in inputs().into_iter().zip(&entries) {
             println!(
@@ -353,7 +454,20 @@ fn decimal_arithmetic_on_the_host_cpu() {
     }
 }
 
-fn summarize(entries: &[Entry]) {
+/// emu-core's kernel for one table entry: AX and the status flags.
+fn emu_kernel(op: &str, imm: u8, ax: u16, f: u16, vendor: Vendor) -> (u16, u16) {
+    use emu_core::ops::bcd;
+    let (cf, af) = (f & CF != 0, f & AF != 0);
+    let r = match op {
+        "daa" | "das" => bcd::decimal_adjust(ax, cf, af, op == "das", vendor),
+        "aaa" | "aas" => bcd::ascii_adjust(ax, af, op == "aas", vendor),
+        "aam" => bcd::aam_result(ax, imm),
+        _ => bcd::aad_result(ax, imm, vendor),
+    };
+    (r.ax, r.flags as u16)
+}
+
+fn summarize(entries: &[Entry], vendor: Vendor) {
     let ins = inputs();
     for op in ["daa", "das", "aaa", "aas", "aam", "aad"] {
         let mut per_flag = Vec::new();
@@ -374,7 +488,7 @@ fn summarize(entries: &[Entry]) {
                     continue;
                 }
                 n += 1;
-                if e.flags & bit != model(o, *in_ax, *in_f, *imm).1 & bit {
+                if e.flags & bit != model(o, *in_ax, *in_f, *imm, vendor).1 & bit {
                     differ += 1;
                 }
             }

@@ -55,16 +55,18 @@ pub enum LazyOp {
     Inc,
     Dec,
     /// SHL/SHR/SAR by a count (`b`, 1..width-1) of the value `a`: CF is the
-    /// last bit shifted out, OF as for a one-bit shift (its value for larger
-    /// counts, which the manuals leave undefined, is softvm's choice, the
-    /// same as `ops::shift`), AF = 0.
+    /// last bit shifted out, OF as for a one-bit shift of `a` and AF = 0
+    /// (for counts above 1 the manuals leave OF undefined, and AF for every
+    /// count: these are Intel processors' values, `ops::shift` has both
+    /// vendors', and vCPUs of AMD's do not record this operation).
     Shl,
     Shr,
     Sar,
     /// MUL/IMUL of 2 to 8 bytes: CF = OF = overflow (in `cf`); SF and PF
     /// of the low half of the product; ZF and AF clear (the manuals leave
-    /// these four undefined; softvm's values are `ops::muldiv`'s). A zero
-    /// product is recorded as 0x100, which has its SF and PF but not its ZF.
+    /// these four undefined; these are Intel processors' values, see
+    /// `ops::muldiv`). A zero product is recorded as 0x100, which has its SF
+    /// and PF but not its ZF.
     Mul,
 }
 

@@ -11,6 +11,7 @@ use super::fast::{self, FastOp};
 use super::gate::{self, Availability, Gate};
 use super::operand::{gpr_loc, seg_of};
 use super::{table, Exec, Handler};
+use crate::cpu::model::Vendor;
 use crate::cpu::state::SegReg;
 use crate::exception::ExecResult;
 use iced_x86::{CodeSize, Instruction, OpKind, Register};
@@ -91,7 +92,8 @@ pub struct Decoded {
     pub ins: Instruction,
     /// The fast form, which the block loop runs inline (see `fast::run`).
     pub op: FastOp,
-    /// The handler: the fast form's, or [`run_family`].
+    /// The handler: the fast form's, or [`run_family`] (or, with
+    /// `FastOp::Family`, the AMD variant of a fast form).
     pub run: Fast,
     /// The family handler of the instruction's `Code` (what [`run_family`]
     /// calls).
@@ -120,7 +122,9 @@ impl Decoded {
     ///
     /// The vCPU's `gate` decides first: an instruction the CPU model lacks
     /// runs as #UD or a NOP (see `gate`) whether or not softvm implements
-    /// it.
+    /// it. Where the fast form leaves undefined flags as Intel processors
+    /// do, an AMD vCPU runs the AMD variant instead (see
+    /// `FastOp::amd_handler`).
     pub fn new(
         ins: &Instruction,
         next: u64,
@@ -134,11 +138,16 @@ impl Decoded {
             Availability::Nop => (gate::absent_nop as Handler, false),
             Availability::Undefined => (gate::absent_ud as Handler, false),
         };
-        let op = match fast {
+        let mut op = match fast {
             true => fast::select(ins).unwrap_or(FastOp::Family),
             false => FastOp::Family,
         };
-        let run = op.handler().unwrap_or(run_family as Fast);
+        let mut run = op.handler().unwrap_or(run_family as Fast);
+        if gate.vendor == Vendor::Amd {
+            if let Some(h) = op.amd_handler() {
+                (op, run) = (FastOp::Family, h);
+            }
+        }
         let has_mem = (0..ins.op_count()).any(|i| ins.op_kind(i) == OpKind::Memory);
         let mem = if has_mem {
             MemOp::of(ins)

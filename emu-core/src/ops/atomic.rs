@@ -37,10 +37,13 @@ fn xadd(x: &mut Exec, ins: &Instruction) -> ExecResult {
     Ok(())
 }
 
-/// CMPXCHG — Compare and Exchange. On hardware the destination is always
-/// written: a failing compare stores the old value back (so a 32-bit
-/// register destination is zero-extended) and loads it into the
-/// accumulator; a successful one leaves the accumulator unwritten.
+/// CMPXCHG — Compare and Exchange. A failing compare loads the destination
+/// into the accumulator; a successful one leaves the accumulator unwritten.
+/// The SDM's pseudocode also writes the destination back on a failing
+/// compare (a memory destination gets a write cycle, so a read-only page
+/// faults); for a 32-bit register destination that write would
+/// zero-extend it, but Intel and AMD processors leave the whole 64-bit
+/// register unchanged (measured on both), and so does softvm.
 fn cmpxchg(x: &mut Exec, ins: &Instruction) -> ExecResult {
     let size = x.osize(ins);
     let m = mask(size);
@@ -52,13 +55,7 @@ fn cmpxchg(x: &mut Exec, ins: &Instruction) -> ExecResult {
         let a = a & m;
         f.lazy_sub(size, acc, a, false, acc.wrapping_sub(a) & m);
         equal = a == acc;
-        if equal {
-            Some(src)
-        } else if ins.op0_kind() == OpKind::Register {
-            Some(a)
-        } else {
-            None
-        }
+        equal.then_some(src)
     })?;
     x.cpu.flags = flags;
     if !equal {

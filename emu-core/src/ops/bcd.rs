@@ -1,24 +1,25 @@
 //! Decimal arithmetic: DAA, DAS, AAA, AAS, AAM, AAD. All are invalid in
 //! 64-bit mode (iced-x86's decoder rejects them there, so they #UD).
 //!
-//! Undefined flags, as P6-family and later Intel processors leave them
-//! (the model Bochs validated against Intel hardware): OF is cleared by
-//! all six; SF, ZF and PF always follow the final AL (also after AAA/AAS,
+//! Undefined flags follow the vCPU's vendor. Intel (P6 family and later,
+//! the model Bochs validated against Intel hardware): OF is cleared by all
+//! six; SF, ZF and PF always follow the final AL (also after AAA/AAS,
 //! where the manuals leave them undefined); AAM and AAD clear CF and AF.
-//! AMD processors differ. Measured on this project's AMD EPYC (Zen) host
-//! over every AL, CF and AF (testsuite `legacy32`, which runs the table
-//! in compatibility mode on the host CPU):
-//! - DAA/DAS: OF is the signed overflow of AL plus/minus the whole
-//!   adjustment (06h, 60h or 66h);
-//! - AAA/AAS: the flags of the 16-bit ADD/SUB of AX and 106h (of AX + 0
-//!   without adjustment): SF, ZF and OF from the 16-bit result, PF from
-//!   its low byte before AL is masked;
-//! - AAM: as above (OF, AF, CF clear);
+//! AMD processors leave the flags of the addition or subtraction the
+//! adjustment performs, as measured on an AMD EPYC (family 1Ah) over every
+//! AL, CF and AF (testsuite `legacy32`, which runs the table in
+//! compatibility mode on the host CPU and compares every flag with these
+//! kernels for the host's vendor):
+//! - DAA/DAS: OF is the signed overflow of the 8-bit ADD/SUB of AL and the
+//!   whole adjustment (06h, 60h or 66h);
+//! - AAA/AAS: SF, ZF, PF and OF of the 16-bit ADD/SUB of AX and 106h (of
+//!   AX and 0 without adjustment), before AL is masked;
+//! - AAM: as on Intel (OF, AF, CF clear);
 //! - AAD: all six flags those of the 8-bit ADD of AL and AH * imm8.
-//!
-//! The vendor model does not switch to these yet.
 
-use crate::cpu::flags::{szp, AF, ARITH, CF, OF, PF, SF, ZF};
+use crate::cpu::flags::{mask, szp, AF, ARITH, CF, OF, PF, SF, ZF};
+use crate::cpu::model::Vendor;
+use crate::cpu::Flags;
 use crate::exception::{Exception, ExecResult};
 use crate::exec::table::TableBuilder;
 use crate::exec::Exec;
@@ -36,57 +37,74 @@ fn bcd_flags(al: u8, cf: bool, af: bool) -> u64 {
     szp(1, u64::from(al)) | if cf { CF } else { 0 } | if af { AF } else { 0 }
 }
 
+/// The status flags of the ADD (or SUB) of `b` and `a`, `size` bytes wide:
+/// what AMD processors leave where the manuals do not define the flags of
+/// a decimal adjustment.
+fn alu_flags(size: u8, a: u64, b: u64, sub: bool) -> u64 {
+    let mut f = Flags::default();
+    let m = mask(size);
+    if sub {
+        f.lazy_sub(size, a, b, false, a.wrapping_sub(b) & m);
+    } else {
+        f.lazy_add(size, a, b, false, a.wrapping_add(b) & m);
+    }
+    f.get() & ARITH
+}
+
 /// DAA (`sub` false) and DAS (`sub` true) on AX with the incoming CF and
-/// AF (SDM Vol. 2, DAA/DAS "Operation").
-pub fn decimal_adjust(ax: u16, cf_in: bool, af_in: bool, sub: bool) -> Adjusted {
+/// AF (SDM Vol. 2, DAA/DAS "Operation"); OF as `vendor`'s processors leave
+/// it (see the module).
+pub fn decimal_adjust(ax: u16, cf_in: bool, af_in: bool, sub: bool, vendor: Vendor) -> Adjusted {
     let old_al = ax as u8;
-    let mut al = old_al;
+    let mut adjust = 0u8;
     let (mut cf, mut af) = (false, false);
     if old_al & 0xf > 9 || af_in {
-        if sub {
-            cf = cf_in || old_al < 6;
-            al = al.wrapping_sub(6);
-        } else {
-            cf = cf_in || old_al > 0xf9;
-            al = al.wrapping_add(6);
-        }
+        cf = cf_in || if sub { old_al < 6 } else { old_al > 0xf9 };
+        adjust = 6;
         af = true;
     }
     if old_al > 0x99 || cf_in {
-        al = if sub {
-            al.wrapping_sub(0x60)
-        } else {
-            al.wrapping_add(0x60)
-        };
+        adjust |= 0x60;
         cf = true;
+    }
+    let al = if sub {
+        old_al.wrapping_sub(adjust)
+    } else {
+        old_al.wrapping_add(adjust)
+    };
+    let mut flags = bcd_flags(al, cf, af);
+    if vendor == Vendor::Amd {
+        flags |= alu_flags(1, u64::from(old_al), u64::from(adjust), sub) & OF;
     }
     Adjusted {
         ax: (ax & 0xff00) | u16::from(al),
-        flags: bcd_flags(al, cf, af),
+        flags,
     }
 }
 
 /// AAA (`sub` false) and AAS (`sub` true): the adjustment is applied to
 /// AX as a whole (a carry out of AL reaches AH), then AL keeps its low
-/// nibble.
-pub fn ascii_adjust(ax: u16, af_in: bool, sub: bool) -> Adjusted {
+/// nibble. SF, ZF, PF and OF as `vendor`'s processors leave them.
+pub fn ascii_adjust(ax: u16, af_in: bool, sub: bool, vendor: Vendor) -> Adjusted {
     let adjust = ax & 0xf > 9 || af_in;
-    let mut ax = ax;
-    if adjust {
-        ax = if sub {
-            ax.wrapping_sub(0x106)
-        } else {
-            ax.wrapping_add(0x106)
-        };
+    let d: u16 = if adjust { 0x106 } else { 0 };
+    let sum = if sub {
+        ax.wrapping_sub(d)
+    } else {
+        ax.wrapping_add(d)
+    };
+    let out = sum & 0xff0f;
+    let mut flags = bcd_flags(out as u8, adjust, adjust);
+    if vendor == Vendor::Amd {
+        let undefined = OF | SF | ZF | PF;
+        flags &= !undefined;
+        flags |= alu_flags(2, u64::from(ax), u64::from(d), sub) & undefined;
     }
-    ax &= 0xff0f;
-    Adjusted {
-        ax,
-        flags: bcd_flags(ax as u8, adjust, adjust),
-    }
+    Adjusted { ax: out, flags }
 }
 
-/// AAM with base `imm` (non-zero): AH = AL / imm, AL = AL mod imm.
+/// AAM with base `imm` (non-zero): AH = AL / imm, AL = AL mod imm (the
+/// same flags on both vendors).
 pub fn aam_result(ax: u16, imm: u8) -> Adjusted {
     let al = ax as u8;
     let (q, r) = (al / imm, al % imm);
@@ -96,12 +114,18 @@ pub fn aam_result(ax: u16, imm: u8) -> Adjusted {
     }
 }
 
-/// AAD with base `imm`: AL = AL + AH * imm (mod 256), AH = 0.
-pub fn aad_result(ax: u16, imm: u8) -> Adjusted {
-    let al = (ax as u8).wrapping_add(((ax >> 8) as u8).wrapping_mul(imm));
+/// AAD with base `imm`: AL = AL + AH * imm (mod 256), AH = 0. CF, AF and
+/// OF as `vendor`'s processors leave them.
+pub fn aad_result(ax: u16, imm: u8, vendor: Vendor) -> Adjusted {
+    let product = ((ax >> 8) as u8).wrapping_mul(imm);
+    let al = (ax as u8).wrapping_add(product);
+    let flags = match vendor {
+        Vendor::Intel => bcd_flags(al, false, false),
+        Vendor::Amd => alu_flags(1, u64::from(ax as u8), u64::from(product), false),
+    };
     Adjusted {
         ax: u16::from(al),
-        flags: bcd_flags(al, false, false),
+        flags,
     }
 }
 
@@ -117,7 +141,7 @@ fn ax(x: &Exec) -> u16 {
 /// DAA — Decimal Adjust AL after Addition
 fn daa(x: &mut Exec, _: &Instruction) -> ExecResult {
     let f = &x.cpu.flags;
-    let r = decimal_adjust(ax(x), f.cf(), f.test(AF), false);
+    let r = decimal_adjust(ax(x), f.cf(), f.test(AF), false, x.sys.gate.vendor);
     commit(x, r);
     Ok(())
 }
@@ -125,21 +149,21 @@ fn daa(x: &mut Exec, _: &Instruction) -> ExecResult {
 /// DAS — Decimal Adjust AL after Subtraction
 fn das(x: &mut Exec, _: &Instruction) -> ExecResult {
     let f = &x.cpu.flags;
-    let r = decimal_adjust(ax(x), f.cf(), f.test(AF), true);
+    let r = decimal_adjust(ax(x), f.cf(), f.test(AF), true, x.sys.gate.vendor);
     commit(x, r);
     Ok(())
 }
 
 /// AAA — ASCII Adjust After Addition
 fn aaa(x: &mut Exec, _: &Instruction) -> ExecResult {
-    let r = ascii_adjust(ax(x), x.cpu.flags.test(AF), false);
+    let r = ascii_adjust(ax(x), x.cpu.flags.test(AF), false, x.sys.gate.vendor);
     commit(x, r);
     Ok(())
 }
 
 /// AAS — ASCII Adjust AL After Subtraction
 fn aas(x: &mut Exec, _: &Instruction) -> ExecResult {
-    let r = ascii_adjust(ax(x), x.cpu.flags.test(AF), true);
+    let r = ascii_adjust(ax(x), x.cpu.flags.test(AF), true, x.sys.gate.vendor);
     commit(x, r);
     Ok(())
 }
@@ -157,7 +181,7 @@ fn aam(x: &mut Exec, ins: &Instruction) -> ExecResult {
 
 /// AAD — ASCII Adjust AX Before Division (any base).
 fn aad(x: &mut Exec, ins: &Instruction) -> ExecResult {
-    let r = aad_result(ax(x), ins.immediate8());
+    let r = aad_result(ax(x), ins.immediate8(), x.sys.gate.vendor);
     commit(x, r);
     Ok(())
 }
@@ -175,19 +199,22 @@ pub(crate) fn register(t: &mut TableBuilder) {
 mod tests {
     use super::*;
 
+    const I: Vendor = Vendor::Intel;
+    const A: Vendor = Vendor::Amd;
+
     /// The SDM's worked examples (Vol. 2, DAA and DAS).
     #[test]
     fn sdm_examples() {
         // ADD AL,BL with AL=79h BL=35h gives AEh, flags 110000 (O S Z A P C).
-        let r = decimal_adjust(0x00ae, false, false, false);
+        let r = decimal_adjust(0x00ae, false, false, false, I);
         assert_eq!(r.ax, 0x14);
         assert_eq!(r.flags & (CF | AF | SF | ZF), CF | AF);
         // AL=2Eh, no CF/AF: 34h, AF set, CF clear.
-        let r = decimal_adjust(0x002e, false, false, false);
+        let r = decimal_adjust(0x002e, false, false, false, I);
         assert_eq!(r.ax, 0x34);
         assert_eq!(r.flags & (CF | AF), AF);
         // SUB AL,BL with AL=35h BL=47h gives EEh with CF and AF set.
-        let r = decimal_adjust(0x00ee, true, true, true);
+        let r = decimal_adjust(0x00ee, true, true, true, I);
         assert_eq!(r.ax, 0x88);
         assert_eq!(r.flags & (CF | AF | SF | ZF), CF | AF | SF);
     }
@@ -195,20 +222,55 @@ mod tests {
     #[test]
     fn ascii_adjust_carries_into_ah() {
         // AAS with AX = 0, AF = 1: AX - 106h = FEFAh, AL masked: FE0Ah.
-        assert_eq!(ascii_adjust(0x0000, true, true).ax, 0xfe0a);
+        assert_eq!(ascii_adjust(0x0000, true, true, I).ax, 0xfe0a);
         // AAA with AL = FAh: AX + 106h carries twice into AH.
-        assert_eq!(ascii_adjust(0x01fa, false, false).ax, 0x0300);
-        assert_eq!(ascii_adjust(0x0135, false, false).ax, 0x0105);
-        assert_eq!(ascii_adjust(0x0135, false, false).flags & (CF | AF), 0);
+        assert_eq!(ascii_adjust(0x01fa, false, false, I).ax, 0x0300);
+        assert_eq!(ascii_adjust(0x0135, false, false, I).ax, 0x0105);
+        assert_eq!(ascii_adjust(0x0135, false, false, I).flags & (CF | AF), 0);
     }
 
     #[test]
     fn aam_aad_bases() {
         assert_eq!(aam_result(0x0063, 10).ax, 0x0909);
         assert_eq!(aam_result(0x00ff, 16).ax, 0x0f0f);
-        assert_eq!(aad_result(0x0909, 10).ax, 99);
-        assert_eq!(aad_result(0x0f0f, 16).ax, 0xff);
-        assert_eq!(aad_result(0x0f0f, 16).flags, SF | PF);
+        assert_eq!(aad_result(0x0909, 10, I).ax, 99);
+        assert_eq!(aad_result(0x0f0f, 16, I).ax, 0xff);
+        assert_eq!(aad_result(0x0f0f, 16, I).flags, SF | PF);
         assert_eq!(aam_result(0x000a, 10).flags, ZF | PF);
+    }
+
+    /// Entries of the host table measured on an AMD EPYC (family 1Ah),
+    /// where Intel's flags differ.
+    #[test]
+    fn amd_flags_are_those_of_the_adjusting_alu_operation() {
+        let both = |r: Adjusted| (r.ax, r.flags);
+        // DAA of 7Ah (+66h): 7Ah + 66h overflows (OF); Intel clears OF.
+        assert_eq!(
+            both(decimal_adjust(0x207a, false, false, false, A)),
+            (0x2080, OF | SF | AF)
+        );
+        assert_eq!(
+            both(decimal_adjust(0x207a, false, false, false, I)),
+            (0x2080, SF | AF)
+        );
+        // DAS of 9Ah (-66h): signed 9Ah - 66h overflows.
+        assert_eq!(
+            both(decimal_adjust(0xc09a, false, false, true, A)),
+            (0xc034, OF | AF | CF)
+        );
+        // AAA of DA80h without adjustment: SF, ZF, PF of the 16-bit AX.
+        assert_eq!(both(ascii_adjust(0xda80, false, false, A)), (0xda00, SF));
+        assert_eq!(
+            both(ascii_adjust(0xda80, false, false, I)),
+            (0xda00, ZF | PF)
+        );
+        // AAS of 005Ah: 005Ah - 106h = FF54h (SF; PF of 54h clear).
+        assert_eq!(
+            both(ascii_adjust(0x005a, false, true, A)),
+            (0xff04, SF | AF | CF)
+        );
+        // AAD 10 of 2605h: the ADD 05h + 7Ch = 81h (OF, SF, AF, PF).
+        assert_eq!(both(aad_result(0x2605, 10, A)), (0x0081, OF | SF | AF | PF));
+        assert_eq!(both(aad_result(0x2605, 10, I)), (0x0081, SF | PF));
     }
 }

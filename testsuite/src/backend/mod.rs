@@ -345,9 +345,15 @@ pub fn load_image(image: &[u8]) -> Result<LoadedImage, BackendError> {
     Ok(LoadedImage { boot, chunks })
 }
 
-/// softvm's CPUID model, given to both backends.
+/// The CPUID table given to both backends: softvm's `host` model, whose
+/// vendor is the host's. KVM runs the guest on the host processor, which
+/// behaves as its vendor's do whatever CPUID says (the flags the manuals
+/// leave undefined, SYSCALL outside 64-bit mode, ...), and softvm follows
+/// its model's vendor: with the host's vendor on both sides, both behave
+/// alike, and the guest sees the vendor it runs on.
 pub fn cpuid_model() -> Vec<CpuidEntry> {
-    emu_core::cpuid::Cpuid::default_model(0, 1).entries
+    let model = emu_core::cpu::model::CpuModel::host();
+    emu_core::cpuid::Cpuid::for_model(&model, 0, 1).entries
 }
 
 /// Put `image` into `b` (memory, CPUID, registers) and run it until it
@@ -360,10 +366,22 @@ pub fn run_guest(
     image: &LoadedImage,
     limits: RunLimits,
 ) -> Result<RunRecord, BackendError> {
+    run_guest_with(b, image, limits, &cpuid_model())
+}
+
+/// [`run_guest`] with the CPUID table `cpuid` (softvm behaves as the CPU
+/// model it describes, by vendor among others; KVM only shows it to the
+/// guest).
+pub fn run_guest_with(
+    b: &mut dyn Backend,
+    image: &LoadedImage,
+    limits: RunLimits,
+    cpuid: &[CpuidEntry],
+) -> Result<RunRecord, BackendError> {
     for (gpa, data) in &image.chunks {
         b.write_memory(*gpa, data)?;
     }
-    b.set_cpuid(&cpuid_model())?;
+    b.set_cpuid(cpuid)?;
     b.set_sregs(&image.boot.sregs)?;
     b.set_regs(&image.boot.regs)?;
     let mut dev = Devices::default();

@@ -78,6 +78,14 @@ pub struct Case {
 }
 
 impl Case {
+    /// Compare the flags the manuals leave undefined for this instance too
+    /// (emu-core computes them as the processors of its CPU model's vendor
+    /// do, and the differential tests give it the host's vendor); pass
+    /// `u64::MAX` as the form's defined flags to [`Case::compare_mask`].
+    pub fn compare_undefined_flags(&mut self) {
+        self.flags_undefined = 0;
+    }
+
     /// The RFLAGS bits to compare, given what the emulator says the form
     /// defines. DF is always compared; only the flags the host loads from
     /// the input are considered.

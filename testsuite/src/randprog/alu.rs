@@ -233,6 +233,7 @@ pub fn alu_forms(include_excluded: bool) -> Vec<Code> {
                         | Cmpsq
                 )
                 && (include_excluded || c != Code::Bswap_r16)
+                && (include_excluded || !(is_0f0d_register_form(c) && super::host_is_amd()))
                 && !matches!(
                     c,
                     Code::Cmpxchg486_rm8_r8 | Code::Cmpxchg486_rm16_r16 | Code::Cmpxchg486_rm32_r32
@@ -241,6 +242,17 @@ pub fn alu_forms(include_excluded: bool) -> Vec<Code> {
                 && op.op_kinds().iter().all(|&k| kind_supported(k))
         })
         .collect()
+}
+
+/// The register forms of 0F 0D (iced decodes the memory forms as
+/// PREFETCH): a NOP on Intel processors, #UD on AMD ones.
+fn is_0f0d_register_form(c: Code) -> bool {
+    matches!(
+        c,
+        Code::Reservednop_rm16_r16_0F0D
+            | Code::Reservednop_rm32_r32_0F0D
+            | Code::Reservednop_rm64_r64_0F0D
+    )
 }
 
 /// How to generate an ALU program.
@@ -299,7 +311,7 @@ fn width_of(k: K) -> u32 {
 
 /// Build one random instance of `code`, or `None` when this draw cannot be
 /// encoded (the caller draws again).
-fn build(code: Code, rng: &mut Rng, include_excluded: bool) -> Option<Gen> {
+fn build(code: Code, rng: &mut Rng) -> Option<Gen> {
     let m = code.mnemonic();
     let kinds = code.op_code().op_kinds();
     let aligned16 = code == Code::Cmpxchg16b_m128;
@@ -324,8 +336,7 @@ fn build(code: Code, rng: &mut Rng, include_excluded: bool) -> Option<Gen> {
     for (i, &k) in kinds.iter().enumerate() {
         let o = match k {
             K::r8_or_mem | K::r16_or_mem | K::r32_or_mem | K::r64_or_mem => {
-                let force_mem = code == Code::Cmpxchg_rm32_r32 && !include_excluded;
-                if force_mem || rng.chance(40) {
+                if rng.chance(40) {
                     Opnd::Mem(mem_disp(rng))
                 } else {
                     Opnd::Reg(sized(rng.pick(&POOL), width_of(k), rng))
@@ -694,7 +705,7 @@ pub fn alu_program(seed: u64, opts: &AluOptions) -> Result<(Vec<u8>, Vec<String>
                     a.xor(r15, rdi)?;
                 } else {
                     let code = rng.pick(&forms);
-                    let Some(g) = build(code, &mut rng, include_excluded) else {
+                    let Some(g) = build(code, &mut rng) else {
                         continue;
                     };
                     for p in &g.pre {

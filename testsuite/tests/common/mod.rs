@@ -64,11 +64,12 @@ impl Outcome {
 }
 
 /// The machine every test runs on: the machine library's PC (COM1, the
-/// exit port, the legacy devices) with [`MEM`] of RAM, its serial output
-/// captured.
-fn machine_with(blobs: &[(u64, Vec<u8>)]) -> (Machine, Capture) {
+/// exit port, the legacy devices) with [`MEM`] of RAM and CPU model `cpu`
+/// (a `--cpu` line), its serial output captured.
+fn machine_with(cpu: &str, blobs: &[(u64, Vec<u8>)]) -> (Machine, Capture) {
     let cfg = MachineConfig {
         memory: MEM,
+        cpu: cpu.to_string(),
         ..MachineConfig::default()
     };
     let mut m = Machine::new(&cfg).unwrap();
@@ -107,7 +108,12 @@ pub fn assert_disjoint(blobs: &[(u64, Vec<u8>)]) {
 /// Boot a multiboot/ELF image with the loader, after writing `blobs` (extra
 /// guest data: tables, user code) into RAM.
 pub fn run_image(image: &[u8], blobs: &[(u64, Vec<u8>)]) -> Outcome {
-    let (mut m, serial) = machine_with(&[]);
+    run_image_on("max", image, blobs)
+}
+
+/// [`run_image`] on a vCPU of CPU model `cpu` (a `--cpu` line).
+pub fn run_image_on(cpu: &str, image: &[u8], blobs: &[(u64, Vec<u8>)]) -> Outcome {
+    let (mut m, serial) = machine_with(cpu, &[]);
     m.load(image).unwrap();
     write_blobs(m.vm(), blobs);
     drive(&mut m, &serial)
@@ -116,7 +122,7 @@ pub fn run_image(image: &[u8], blobs: &[(u64, Vec<u8>)]) -> Outcome {
 /// Start the vCPU in real mode at `cs:ip` with the other segments 0, as a
 /// BIOS leaves a boot sector, with `blobs` in RAM.
 pub fn run_real(blobs: &[(u64, Vec<u8>)], cs_sel: u16, ip: u16) -> Outcome {
-    let (mut m, serial) = machine_with(blobs);
+    let (mut m, serial) = machine_with("max", blobs);
     let vcpu = &mut m.vcpus_mut()[0];
     let mut s = vcpu.get_sregs();
     s.cs = Segment::real_mode(cs_sel, true);
@@ -670,6 +676,9 @@ pub mod k64 {
         /// The common exception handler (stack: vector, error code, frame).
         pub common: CodeLabel,
         pub syscall_entry: CodeLabel,
+        /// Return from `call_user` (what SYSCALL 0 does), from ring 0 on
+        /// any stack.
+        pub leave_user: CodeLabel,
     }
 
     fn has_error_code(v: u8) -> bool {
@@ -968,6 +977,7 @@ pub mod k64 {
             call_user,
             common,
             syscall_entry,
+            leave_user: sc_exit,
         })
     }
 

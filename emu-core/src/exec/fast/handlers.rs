@@ -2,12 +2,14 @@
 //! (see the parent module).
 
 use super::{ADD, AND, CMP, OR, SUB, TEST};
-use crate::cpu::flags::{mask, Flags, LazyOp};
+use crate::cpu::flags::{mask, Flags, LazyOp, ARITH};
+use crate::cpu::model::Vendor;
 use crate::cpu::state::SegReg;
 use crate::exception::{Exception, ExecResult};
 use crate::exec::decoded::Decoded;
 use crate::exec::mem::is_canonical;
 use crate::exec::Exec;
+use crate::ops::{muldiv, shift};
 
 /// The operation `OP` on `W`-byte operands, recording its flags. `None`
 /// for CMP and TEST, which write nothing back.
@@ -306,15 +308,33 @@ pub(super) fn lea<const W: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
 }
 
 /// SHL/SHR/SAR reg, imm8 with a non-zero masked count (checked at
-/// selection), flags recorded lazily as `ops::shift` computes them.
+/// selection), flags recorded lazily as `ops::shift` computes them for
+/// Intel processors; with `AMD`, written at once by `ops::shift`'s kernel
+/// for AMD processors (the lazy flags know Intel's values only).
 #[inline(always)]
-pub(super) fn shift_ri<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
+pub(super) fn shift_ri<const W: u8, const OP: u8, const AMD: bool>(
+    x: &mut Exec,
+    d: &Decoded,
+) -> ExecResult {
     let ins = &d.ins;
     let dst = d.r0();
     let bits = u32::from(W) * 8;
     let m = mask(W);
     let c = u32::from(ins.immediate8()) & (bits - 1);
     let v = x.cpu.gpr[dst] & m;
+    if AMD {
+        let op = match OP {
+            0 => shift::Op::Shl,
+            1 => shift::Op::Shr,
+            _ => shift::Op::Sar,
+        };
+        // A non-zero count replaces all six flags: the old ones are not
+        // needed.
+        let (r, f) = shift::shift(op, W, v, u64::from(c), 0, Vendor::Amd);
+        x.cpu.flags.set_arith(ARITH, f);
+        x.cpu.gpr[dst] = r;
+        return Ok(());
+    }
     let (r, op) = match OP {
         0 => ((v << c) & m, LazyOp::Shl),
         1 => (v >> c, LazyOp::Shr),
@@ -328,9 +348,10 @@ pub(super) fn shift_ri<const W: u8, const OP: u8>(x: &mut Exec, d: &Decoded) -> 
     Ok(())
 }
 
-/// IMUL r64, r64 (and with an immediate: r64, r64, imm).
+/// IMUL r64, r64 (and with an immediate: r64, r64, imm); with `AMD`, the
+/// flags AMD processors leave (see [`mul_flags`]).
 #[inline(always)]
-pub(super) fn imul64<const IMM: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
+pub(super) fn imul64<const IMM: u8, const AMD: bool>(x: &mut Exec, d: &Decoded) -> ExecResult {
     let ins = &d.ins;
     let dst = d.r0();
     let (a, b) = match IMM {
@@ -342,20 +363,32 @@ pub(super) fn imul64<const IMM: u8>(x: &mut Exec, d: &Decoded) -> ExecResult {
     let lo = p as u64;
     let ovf = p != i128::from(lo as i64);
     x.cpu.gpr[dst] = lo;
-    x.cpu.flags.lazy_mul(8, lo, ovf);
+    mul_flags::<AMD>(x, lo, ovf);
     Ok(())
 }
 
-/// MUL r64: RDX:RAX = RAX * r64.
+/// MUL r64: RDX:RAX = RAX * r64; with `AMD`, the flags AMD processors
+/// leave (see [`mul_flags`]).
 #[inline(always)]
-pub(super) fn mul64(x: &mut Exec, d: &Decoded) -> ExecResult {
+pub(super) fn mul64<const AMD: bool>(x: &mut Exec, d: &Decoded) -> ExecResult {
     let s = d.r0();
     let p = u128::from(x.cpu.gpr[0]) * u128::from(x.cpu.gpr[s]);
     let (lo, hi) = (p as u64, (p >> 64) as u64);
     x.cpu.gpr[0] = lo;
     x.cpu.gpr[2] = hi;
-    x.cpu.flags.lazy_mul(8, lo, hi != 0);
+    mul_flags::<AMD>(x, lo, hi != 0);
     Ok(())
+}
+
+/// The flags of a 64-bit MUL/IMUL: recorded lazily (Intel's values), or
+/// with `AMD` as `ops::muldiv` leaves them for AMD processors.
+#[inline(always)]
+fn mul_flags<const AMD: bool>(x: &mut Exec, lo: u64, ovf: bool) {
+    if AMD {
+        muldiv::set_mul_flags(&mut x.cpu.flags, Vendor::Amd, 8, lo, ovf);
+    } else {
+        x.cpu.flags.lazy_mul(8, lo, ovf);
+    }
 }
 
 /// Jcc rel (64-bit code, canonical target). Both ways are written: a

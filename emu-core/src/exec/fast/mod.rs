@@ -159,6 +159,32 @@ macro_rules! fast_ops {
     };
 }
 
+impl FastOp {
+    /// The handler an AMD vCPU runs for this form, if it differs: the
+    /// shift and multiply forms leave the flags the manuals call undefined
+    /// as Intel processors do (the lazy flags of `cpu::flags`), and have
+    /// variants that write AMD's (see `ops::shift`, `ops::muldiv`). They
+    /// are reached through `Decoded::run` as [`FastOp::Family`] is, not
+    /// inlined into [`run`], so that the block loop of an Intel vCPU is
+    /// compiled exactly as it was before vendors mattered.
+    pub fn amd_handler(self) -> Option<Fast> {
+        use FastOp::*;
+        Some(match self {
+            Shl64 => shift_ri::<8, 0, true>,
+            Shr64 => shift_ri::<8, 1, true>,
+            Sar64 => shift_ri::<8, 2, true>,
+            Shl32 => shift_ri::<4, 0, true>,
+            Shr32 => shift_ri::<4, 1, true>,
+            Sar32 => shift_ri::<4, 2, true>,
+            Imul64 => imul64::<0, true>,
+            Imul64i8 => imul64::<8, true>,
+            Imul64i32 => imul64::<32, true>,
+            Mul64 => mul64::<true>,
+            _ => return None,
+        })
+    }
+}
+
 /// What [`run`] did with an instruction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ran {
@@ -346,16 +372,16 @@ fast_ops! {
     JmpChecked => jmp_checked,
     Lea64 => lea::<8>,
     Lea32 => lea::<4>,
-    Shl64 => shift_ri::<8, 0>,
-    Shr64 => shift_ri::<8, 1>,
-    Sar64 => shift_ri::<8, 2>,
-    Shl32 => shift_ri::<4, 0>,
-    Shr32 => shift_ri::<4, 1>,
-    Sar32 => shift_ri::<4, 2>,
-    Imul64 => imul64::<0>,
-    Imul64i8 => imul64::<8>,
-    Imul64i32 => imul64::<32>,
-    Mul64 => mul64,
+    Shl64 => shift_ri::<8, 0, false>,
+    Shr64 => shift_ri::<8, 1, false>,
+    Sar64 => shift_ri::<8, 2, false>,
+    Shl32 => shift_ri::<4, 0, false>,
+    Shr32 => shift_ri::<4, 1, false>,
+    Sar32 => shift_ri::<4, 2, false>,
+    Imul64 => imul64::<0, false>,
+    Imul64i8 => imul64::<8, false>,
+    Imul64i32 => imul64::<32, false>,
+    Mul64 => mul64::<false>,
     Push64 => push64,
     Pop64 => pop64,
     JmpRel => jmp_rel,
