@@ -276,7 +276,7 @@ pub fn verdict(case: &Case, run: &Run, defined: u64) -> Verdict {
         (_, Ok(())) => {
             let (hg, eg) = (gprs(&n.regs), gprs(&run.emu.regs));
             for i in 0..16 {
-                if hg[i] != eg[i] {
+                if hg[i] != eg[i] && !cpu_model_difference(case, i, hg[i], eg[i]) {
                     diffs.push(format!(
                         "{}: host {:#018x} emulator {:#018x}",
                         GPR_NAMES[i], hg[i], eg[i]
@@ -415,4 +415,20 @@ pub fn report(case: &Case, run: &Run, seed: u64, index: u32, diffs: &[String]) -
         let _ = writeln!(s, "  - {d}");
     }
     s
+}
+
+/// Results on which x86-64 processors themselves disagree, so the host CPU
+/// is not the reference. softvm follows the reference hardware of
+/// ../shared/conformance (its README): a failed `CMPXCHG r32, r32` writes
+/// the destination register back, zero-extending it. Some processors (this
+/// project's CI host among them) leave the destination untouched. Only that
+/// exact difference is accepted: same low 32 bits, upper half cleared by
+/// softvm and kept by the host.
+pub fn cpu_model_difference(case: &Case, gpr: usize, host: u64, emu: u64) -> bool {
+    use iced_x86::{Code, OpKind};
+    if case.code != Code::Cmpxchg_rm32_r32 || case.instr.op0_kind() != OpKind::Register {
+        return false;
+    }
+    let dest = case.instr.op0_register().full_register().number();
+    dest == gpr && host == gprs(&case.regs)[gpr] && emu == host & 0xffff_ffff
 }

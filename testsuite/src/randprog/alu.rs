@@ -311,7 +311,7 @@ fn width_of(k: K) -> u32 {
 
 /// Build one random instance of `code`, or `None` when this draw cannot be
 /// encoded (the caller draws again).
-fn build(code: Code, rng: &mut Rng) -> Option<Gen> {
+fn build(code: Code, rng: &mut Rng, include_excluded: bool) -> Option<Gen> {
     let m = code.mnemonic();
     let kinds = code.op_code().op_kinds();
     let aligned16 = code == Code::Cmpxchg16b_m128;
@@ -336,7 +336,8 @@ fn build(code: Code, rng: &mut Rng) -> Option<Gen> {
     for (i, &k) in kinds.iter().enumerate() {
         let o = match k {
             K::r8_or_mem | K::r16_or_mem | K::r32_or_mem | K::r64_or_mem => {
-                if rng.chance(40) {
+                let force_mem = code == Code::Cmpxchg_rm32_r32 && !include_excluded;
+                if force_mem || rng.chance(40) {
                     Opnd::Mem(mem_disp(rng))
                 } else {
                     Opnd::Reg(sized(rng.pick(&POOL), width_of(k), rng))
@@ -705,7 +706,7 @@ pub fn alu_program(seed: u64, opts: &AluOptions) -> Result<(Vec<u8>, Vec<String>
                     a.xor(r15, rdi)?;
                 } else {
                     let code = rng.pick(&forms);
-                    let Some(g) = build(code, &mut rng) else {
+                    let Some(g) = build(code, &mut rng, include_excluded) else {
                         continue;
                     };
                     for p in &g.pre {
