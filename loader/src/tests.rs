@@ -214,7 +214,9 @@ fn mbi_and_cmdline(st: &BootState, m: &[u8]) -> (usize, String) {
 fn multiboot_images_low_in_memory_boot() {
     // As QEMU boots them: images linked at 0x1000, 0x8000 (kvm-unit-tests'
     // realmode.flat: 0x8000..0xa86c and 0xb000..0xda30) and 0x9000.
-    let cases: [(&[(u64, u64)], u64, u64); 3] = [
+    // (segments as (address, size), expected GDT, expected information)
+    type Case = (&'static [(u64, u64)], u64, u64);
+    let cases: [Case; 3] = [
         (&[(0x1000, 0x3000)], 0x4000, 0x9000),
         (&[(0x8000, 0x286c), (0xb000, 0x2a30)], 0x1000, 0xe000),
         (&[(0x9000, 0x100)], 0x1000, 0xa000),
