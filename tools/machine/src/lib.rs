@@ -46,12 +46,15 @@
 //! as the design asks), `thiserror` for the error types, `bitflags` for
 //! register bit sets of the devices.
 
+pub mod acpi;
 pub mod bus;
 pub mod capture;
+pub mod clock;
 pub mod config;
 pub mod devices;
 pub mod machine;
 mod run;
+mod sleep;
 pub mod status;
 
 pub use bus::{Action, Answer, Bus};

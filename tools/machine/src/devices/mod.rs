@@ -3,9 +3,12 @@
 //! its registers and never prints or exits the process; [`crate::Bus`]
 //! routes ports and MMIO addresses to them.
 
+pub mod acpi_pm;
+mod calendar;
 pub mod fw_cfg;
 pub mod ioapic;
 pub mod legacy;
 pub mod pit;
+pub mod rtc;
 pub mod serial;
 pub mod testdev;
