@@ -183,10 +183,10 @@ impl Rtc {
         self.cal_tick = self.tick(now);
     }
 
-    /// Port 0x70 or 0x71.
+    /// Port 0x70 (write-only on a PC: reads all ones, as QEMU's) or 0x71.
     pub fn read(&mut self, port: u16, now: Duration) -> u8 {
         if port == 0x70 {
-            return self.index;
+            return 0xff;
         }
         self.poll(now);
         let i = self.index;
