@@ -4,10 +4,11 @@
 use crate::elf::ElfHeader;
 use crate::layout::RamLayout;
 use crate::layout::{
-    ELF64_STACK_BASE, ELF64_STACK_TOP, GDT_ADDR, GDT_SIZE, GIB, MAX_MEM_SIZE, MIN_IDENTITY_MAP,
-    PAGE_SIZE, PDPT_ADDR, PD_ADDR, PML4_ADDR,
+    ELF64_STACK_BASE, ELF64_STACK_SIZE, GDT_ADDR, GDT_SIZE, GIB, MAX_MEM_SIZE, MIN_IDENTITY_MAP,
+    PAGE_SIZE, PML4_ADDR,
 };
-use crate::plan::{check_reserved, check_segments, translate_entry, Plan, Reserved};
+use crate::place::Placer;
+use crate::plan::{check_reserved, check_segments, translate_entry, Plan, BIOS_AREA};
 use crate::{cpu, BootState, ImageKind, LoadError, LoadOptions};
 
 /// Page-table entry bits.
@@ -27,22 +28,28 @@ pub(crate) fn pd_count(mem_size: u64) -> u64 {
         .div_ceil(GIB)
 }
 
-/// PML4, PDPT and the page directories as one buffer starting at
-/// [`PML4_ADDR`]: PML4[0] -> PDPT, PDPT[i] -> PD i, PD i maps
+/// Bytes of page tables for `pds` page directories: PML4, PDPT, the PDs.
+pub(crate) fn page_tables_len(pds: u64) -> u64 {
+    (2 + pds) * PAGE_SIZE
+}
+
+/// PML4, PDPT and the page directories as one buffer to be written at
+/// `base` (4 KiB aligned): PML4[0] -> PDPT, PDPT[i] -> PD i, PD i maps
 /// [i GiB, i+1 GiB) with present, writable 2 MiB pages.
-pub(crate) fn page_tables(pds: u64) -> Vec<u8> {
-    let len = (PD_ADDR - PML4_ADDR) + pds * PAGE_SIZE;
+pub(crate) fn page_tables(base: u64, pds: u64) -> Vec<u8> {
+    let (pdpt, pd0) = (base + PAGE_SIZE, base + 2 * PAGE_SIZE);
+    let len = page_tables_len(pds);
     let mut t = vec![0u8; usize::try_from(len).unwrap_or(0)];
     let mut put = |addr: u64, v: u64| {
-        let off = usize::try_from(addr - PML4_ADDR).unwrap_or(usize::MAX);
+        let off = usize::try_from(addr - base).unwrap_or(usize::MAX);
         if let Some(dst) = t.get_mut(off..off.saturating_add(8)) {
             dst.copy_from_slice(&v.to_le_bytes());
         }
     };
-    put(PML4_ADDR, PDPT_ADDR | PTE_P | PTE_RW);
+    put(base, pdpt | PTE_P | PTE_RW);
     for i in 0..pds {
-        let pd = PD_ADDR + i * PAGE_SIZE;
-        put(PDPT_ADDR + i * 8, pd | PTE_P | PTE_RW);
+        let pd = pd0 + i * PAGE_SIZE;
+        put(pdpt + i * 8, pd | PTE_P | PTE_RW);
         for j in 0..ENTRIES {
             let phys = i * GIB + j * TWO_MIB;
             put(pd + j * 8, phys | PTE_P | PTE_RW | PTE_PS);
@@ -72,34 +79,22 @@ pub(crate) fn prepare<'a>(
     let segs = elf.segments(image)?;
     check_segments(&segs, opts.mem_size, None)?;
     let entry = translate_entry(&segs, elf.header.e_entry)?;
+    check_reserved(&segs, &[BIOS_AREA])?;
     let pds = pd_count(opts.mem_size);
-    let tables = page_tables(pds);
-    let reserved = [
-        Reserved {
-            start: GDT_ADDR,
-            end: GDT_ADDR + GDT_SIZE,
-            what: "GDT",
-        },
-        Reserved {
-            start: PML4_ADDR,
-            end: PML4_ADDR + tables.len() as u64,
-            what: "page tables",
-        },
-        Reserved {
-            start: ELF64_STACK_BASE,
-            end: ELF64_STACK_TOP,
-            what: "boot stack",
-        },
-    ];
-    check_reserved(&segs, &reserved)?;
+    // The loader's own data goes where no segment is (place.rs).
+    let mut placer = Placer::new(opts.mem_size, &segs, &[]);
+    let gdt = placer.place("GDT", GDT_SIZE, 16, GDT_ADDR)?;
+    let cr3 = placer.place("page tables", page_tables_len(pds), PAGE_SIZE, PML4_ADDR)?;
+    let stack = placer.place("boot stack", ELF64_STACK_SIZE, 16, ELF64_STACK_BASE)?;
 
     let mut plan = Plan::default();
     for s in &segs {
         plan.segment(s);
     }
-    plan.bytes(GDT_ADDR, cpu::gdt_bytes(true));
-    plan.bytes(PML4_ADDR, tables);
-    let (regs, sregs) = cpu::long_mode_state(entry, PML4_ADDR, ELF64_STACK_TOP);
+    plan.bytes(gdt, cpu::gdt_bytes(true));
+    plan.bytes(cr3, page_tables(cr3, pds));
+    let (regs, mut sregs) = cpu::long_mode_state(entry, cr3, stack + ELF64_STACK_SIZE);
+    sregs.gdt.base = gdt;
     let state = BootState {
         kind: ImageKind::Elf64,
         regs,
@@ -130,9 +125,12 @@ mod tests {
         assert_eq!(pd_count(MAX_MEM_SIZE), MAX_PDS);
     }
 
+    const PDPT_ADDR: u64 = PML4_ADDR + PAGE_SIZE;
+    const PD_ADDR: u64 = PML4_ADDR + 2 * PAGE_SIZE;
+
     #[test]
     fn identity_map() {
-        let t = page_tables(4);
+        let t = page_tables(PML4_ADDR, 4);
         assert_eq!(t.len() as u64, 2 * PAGE_SIZE + 4 * PAGE_SIZE);
         assert_eq!(entry(&t, PML4_ADDR), PDPT_ADDR | 3);
         assert_eq!(entry(&t, PML4_ADDR + 8), 0);

@@ -90,8 +90,9 @@ pub enum LoadError {
     /// Two segments share guest-physical memory.
     #[error("segments {first} and {second} overlap in physical memory")]
     SegmentsOverlap { first: usize, second: usize },
-    /// A segment overlaps the GDT, page tables, stack or multiboot information.
-    #[error("segment {index} ({start:#x}..{end:#x}) overlaps the loader's {what} at {data_start:#x}..{data_end:#x}")]
+    /// A segment overlaps memory the machine keeps for itself (the BIOS
+    /// area with the ACPI tables).
+    #[error("segment {index} ({start:#x}..{end:#x}) overlaps the {what} at {data_start:#x}..{data_end:#x}")]
     OverlapsBootData {
         index: usize,
         start: u64,
@@ -119,9 +120,9 @@ pub enum LoadError {
         size: usize,
         limit: u64,
     },
-    /// Command line, module list and names overflow the low-memory area.
-    #[error("the command line and module names need {need} bytes of boot information, more than the {avail} bytes available below 1 MiB")]
-    BootInfoTooLarge { need: u64, avail: u64 },
+    /// No free RAM for a piece of the loader's own data.
+    #[error("no free RAM below 4 GiB for the loader's {what} ({len} bytes) beside the image and modules")]
+    NoRoomForBootData { what: &'static str, len: u64 },
     /// A string passed as a C string contains a NUL byte.
     #[error("the {what} contains a NUL byte")]
     NulInString { what: String },

@@ -30,7 +30,8 @@
 //!   `p_memsz`; the entry is `e_entry` translated through the segment whose
 //!   virtual range contains it (equal to `e_entry` when `p_vaddr == p_paddr`).
 //!   Segments must lie in guest RAM below 4 GiB (not in the device hole
-//!   above 3 GiB) and not overlap each other.
+//!   above 3 GiB), not in the BIOS area 0xe0000..0x100000 (where the
+//!   machine keeps its ACPI tables), and not overlap each other.
 //! - Required header flags 0 (page-aligned modules), 1 (memory information)
 //!   and 2 (video mode; accepted and ignored as QEMU does, no video
 //!   information is passed) are supported; any other bit of 0..=15 is
@@ -38,32 +39,43 @@
 //! - vCPU 0 starts in 32-bit protected mode, paging off: CS = selector 0x08,
 //!   flat 4 GiB 32-bit code (type 0xb); DS, ES, FS, GS, SS = 0x10, flat
 //!   4 GiB data (type 0x3); CR0 = 0x11 (PE | ET), CR3 = CR4 = EFER = 0;
-//!   EFLAGS = 0x2 (interrupts off); EAX = 0x2BADB002; EBX = 0x9000, the
-//!   multiboot information; EIP = the entry; ESP = 0x7000 (the specification
-//!   leaves ESP undefined: the kernel must set up its own stack); all other
-//!   general registers 0.
-//! - GDTR = base 0x1000, limit 23: a GDT with a null entry, a flat 32-bit
+//!   EFLAGS = 0x2 (interrupts off); EAX = 0x2BADB002; EBX = the address of
+//!   the multiboot information (0x9000 unless the image is there, see
+//!   below); EIP = the entry; ESP = 0x7000 (the specification leaves ESP
+//!   undefined: the kernel must set up its own stack); all other general
+//!   registers 0.
+//! - GDTR = base 0x1000 (unless the image is there), limit 23: a GDT with
+//!   a null entry, a flat 32-bit
 //!   code entry (0x08) and a flat data entry (0x10), matching the segment
 //!   registers. IDTR = base 0, limit 0, so an exception before the kernel
 //!   loads its own IDT ends in a triple fault. The local APIC base MSR is
 //!   0xfee00900 (enabled, bootstrap processor).
-//! - The multiboot information at 0x9000 has flags 0x24d: `mem_lower` = 640
+//! - The multiboot information has flags 0x24d: `mem_lower` = 640
 //!   and `mem_upper` = (RAM below the hole - 1 MiB) / 1024 (KiB); the memory map
 //!   (`mmap_addr`, `mmap_length`; entries of 24 bytes whose `size` field is
-//!   20): 0..0x9fc00 available (type 1), 0x9fc00..0xa0000 reserved (2),
-//!   0xf0000..0x100000 reserved (2), then RAM as [`layout::RamLayout`] lays
+//!   20; [`layout::memory_map`]): 0..0x9fc00 available (type 1),
+//!   0x9fc00..0xa0000 reserved (2), the BIOS area 0xe0000..0x100000 with
+//!   the ACPI tables reserved (2), then RAM as [`layout::RamLayout`] lays
 //!   it out (type 1): 0x100000 up to the RAM size or to 3 GiB, whichever is
 //!   lower, and with more than 3 GiB the rest from 4 GiB on; the
 //!   command line as a NUL-terminated string (`cmdline`); the boot modules
 //!   (`mods_count`, `mods_addr`: 16-byte entries `mod_start`, `mod_end`
 //!   (exclusive), `string` = the module's name, 0); `boot_loader_name` =
-//!   "softvm". The memory map, module list and strings follow the structure,
-//!   all below 0x9fc00.
+//!   "softvm". The memory map, module list and strings follow the structure.
 //! - Modules are copied one after another, each page aligned, starting at
 //!   the first page after the image (and not below 1 MiB); they must end in
 //!   RAM below the hole (3 GiB).
-//! - The loader writes 0x1000..0x1018 (GDT) and 0x9000.. (the information);
-//!   an image overlapping them is refused.
+//! - Where the loader's own data goes: the GDT (24 bytes) at 0x1000 and the
+//!   information (structure, memory map, module list, strings) at 0x9000,
+//!   as QEMU does, when no segment or module is there. A piece that would
+//!   overlap one goes to the first free place after the image instead
+//!   (16-byte aligned for the GDT, page aligned for the information),
+//!   skipping modules and reserved memory, and failing that to the first
+//!   free place from 0x500 up. Free means RAM the memory map calls
+//!   available, below 4 GiB, at or above 0x500 (the real-mode IVT and BIOS
+//!   data area are left alone). So images linked at 0x1000, 0x8000 or
+//!   0x9000 boot: kvm-unit-tests' `realmode.flat` (0x8000..0xda30) gets its
+//!   information at 0xe000.
 //!
 //! # ELF64 boot contract
 //!
@@ -72,27 +84,29 @@
 //!   zero-filled to `p_memsz`. The entry is `e_entry` translated through the
 //!   segment containing it (equal to `e_entry` when `p_vaddr == p_paddr`).
 //!   Guest RAM must be between 1 MiB and 64 GiB; segments must lie in RAM
-//!   (not in the hole between 3 and 4 GiB).
+//!   (not in the hole between 3 and 4 GiB, nor in the BIOS area
+//!   0xe0000..0x100000).
 //! - vCPU 0 starts in 64-bit long mode: CR0 = 0x80010011 (PE | ET | WP | PG),
-//!   CR4 = 0x20 (PAE), EFER = 0x500 (LME | LMA), CR3 = 0x2000. CS = selector
+//!   CR4 = 0x20 (PAE), EFER = 0x500 (LME | LMA), CR3 = the page tables. CS = selector
 //!   0x08, 64-bit code (L = 1, D = 0, type 0xb); DS, ES, FS, GS, SS = 0x10,
-//!   flat data (type 0x3). RIP = the entry; RSP = 0x90000, the top of a
-//!   64 KiB stack at 0x80000..0x90000 (16-byte aligned); RFLAGS = 0x2
+//!   flat data (type 0x3). RIP = the entry; RSP = the top of a 64 KiB
+//!   stack (0x90000 for the stack at 0x80000..0x90000); RFLAGS = 0x2
 //!   (interrupts off); RDI = 0 (reserved for a pointer to boot information,
 //!   none is passed yet); all other general registers 0.
 //! - Page tables: an identity map with 2 MiB pages (present, writable,
 //!   supervisor) covering all of guest RAM (up to [`layout::RamLayout::end`],
 //!   past the hole) and at least the first 4 GiB (so
 //!   the local APIC at 0xfee00000 and the I/O APIC at 0xfec00000 are
-//!   reachable): PML4 at 0x2000 (entry 0 only), PDPT at 0x3000, one page
-//!   directory per GiB from 0x4000.
+//!   reachable): PML4 (entry 0 only), then the PDPT, then one page
+//!   directory per GiB, in consecutive pages (0x2000, 0x3000, 0x4000..).
 //! - GDTR = base 0x1000, limit 23: null, 64-bit code (0x08), data (0x10).
 //!   IDTR = base 0, limit 0 (an exception before the program loads an IDT
 //!   ends in a triple fault). The local APIC base MSR is 0xfee00900.
-//! - The loader writes 0x1000..0x1018 (GDT) and 0x2000..0x4000 + 4 KiB per
-//!   page directory, and relies on the stack 0x80000..0x90000; an image
-//!   overlapping them is refused. A command line or modules are refused (the
-//!   contract has no way to pass them yet).
+//! - The GDT, page tables and stack go to 0x1000, 0x2000 and 0x80000 when
+//!   no segment is there, and otherwise where no segment is, by the
+//!   multiboot contract's rule above (page tables page aligned, the stack
+//!   16-byte aligned). A command line or modules are refused (the contract
+//!   has no way to pass them yet).
 //!
 //! In both contracts only vCPU 0's state is built; other vCPUs wait for
 //! INIT/SIPI as on real hardware. The addresses are in [`layout`].
@@ -103,6 +117,7 @@ mod elf64;
 mod error;
 pub mod layout;
 mod multiboot;
+mod place;
 mod plan;
 
 use std::fmt;

@@ -71,13 +71,21 @@ pub(crate) fn check_segments(
     Ok(())
 }
 
-/// A range of guest-physical memory the loader itself writes or relies on.
+/// A range of guest-physical memory no segment may overlap.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Reserved {
     pub start: u64,
     pub end: u64,
     pub what: &'static str,
 }
+
+/// The BIOS area, where the machine keeps its ACPI tables (ROM on a PC:
+/// QEMU could not load a segment there either).
+pub(crate) const BIOS_AREA: Reserved = Reserved {
+    start: crate::layout::BIOS_AREA_START,
+    end: crate::layout::BIOS_AREA_END,
+    what: "BIOS area with the ACPI tables",
+};
 
 /// Refuses segments that overlap a reserved range.
 pub(crate) fn check_reserved(
@@ -224,6 +232,8 @@ pub(crate) mod testmem {
 mod tests {
     use super::*;
 
+    use crate::layout::MIB;
+
     fn seg(index: usize, paddr: u64, memsz: u64) -> LoadSegment<'static> {
         LoadSegment {
             index,
@@ -294,18 +304,14 @@ mod tests {
 
     #[test]
     fn reserved_overlap_fails() {
-        let segs = [seg(1, 0x8000, 0x2000)];
-        let r = [Reserved {
-            start: 0x9000,
-            end: 0x9100,
-            what: "multiboot information",
-        }];
-        let e = check_reserved(&segs, &r).unwrap_err();
+        let segs = [seg(1, 0xd_f000, 0x2000)];
+        let e = check_reserved(&segs, &[BIOS_AREA]).unwrap_err();
         assert!(matches!(e, LoadError::OverlapsBootData { index: 1, .. }));
         assert_eq!(
             e.to_string(),
-            "segment 1 (0x8000..0xa000) overlaps the loader's multiboot information at 0x9000..0x9100"
+            "segment 1 (0xdf000..0xe1000) overlaps the BIOS area with the ACPI tables at 0xe0000..0x100000"
         );
+        check_reserved(&[seg(0, 0xd_f000, 0x1000), seg(1, MIB, 1)], &[BIOS_AREA]).unwrap();
     }
 
     #[test]

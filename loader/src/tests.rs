@@ -96,7 +96,7 @@ fn multiboot_elf32_loads_and_builds_info() {
         vec![
             (20, 0, 0x9_fc00, 1),
             (20, 0x9_fc00, 0x400, 2),
-            (20, 0xf_0000, 0x1_0000, 2),
+            (20, 0xe_0000, 0x2_0000, 2),
             (20, MIB, 3 * MIB, 1)
         ]
     );
@@ -204,36 +204,92 @@ fn option_errors() {
     ));
 }
 
+/// The multiboot information's address (EBX) and its command line.
+fn mbi_and_cmdline(st: &BootState, m: &[u8]) -> (usize, String) {
+    let mbi = st.regs.rbx as usize;
+    (mbi, cstr(m, get_u32(m, mbi + 16)))
+}
+
 #[test]
-fn overlap_with_boot_data_is_refused() {
-    let img = ElfBuilder::multiboot32(0x9000)
-        .seg(0x8000, &[0; 0x1800], 0x1800)
+fn multiboot_images_low_in_memory_boot() {
+    // As QEMU boots them: images linked at 0x1000, 0x8000 (kvm-unit-tests'
+    // realmode.flat: 0x8000..0xa86c and 0xb000..0xda30) and 0x9000.
+    // (segments as (address, size), expected GDT, expected information)
+    type Case = (&'static [(u64, u64)], u64, u64);
+    let cases: [Case; 3] = [
+        (&[(0x1000, 0x3000)], 0x4000, 0x9000),
+        (&[(0x8000, 0x286c), (0xb000, 0x2a30)], 0x1000, 0xe000),
+        (&[(0x9000, 0x100)], 0x1000, 0xa000),
+    ];
+    for (segs, gdt, mbi) in cases {
+        let mut b = ElfBuilder::multiboot32(segs[0].0);
+        for &(at, len) in segs {
+            b = b.seg(at, &[0xf4; 16], len);
+        }
+        let mut o = opts();
+        o.cmdline = "realmode.flat -v".into();
+        o.modules = vec![Module::new("env", b"A=1\n".to_vec())];
+        let (st, mem) = run(&b.build(), &o).unwrap();
+        let m = &mem.0;
+        assert_eq!(st.sregs.gdt.base, gdt, "{segs:x?}");
+        assert_eq!(get_u64(m, gdt as usize + 8), 0x00cf_9b00_0000_ffff);
+        let (at, cmdline) = mbi_and_cmdline(&st, m);
+        assert_eq!(at as u64, mbi, "{segs:x?}");
+        assert_eq!(cmdline, "realmode.flat -v");
+        // The image is intact: the loader wrote none of its bytes.
+        for &(s, _) in segs {
+            assert_eq!(m[s as usize], 0xf4, "{s:#x}");
+            assert_eq!(m[s as usize + 15], 0xf4, "{s:#x}");
+            assert_eq!(m[s as usize + 16], 0, "{s:#x}");
+        }
+        assert_eq!(get_u32(m, at + 20), 1, "one module");
+        let mods = get_u32(m, at + 24) as usize;
+        assert_eq!(&m[get_u32(m, mods) as usize..][..4], b"A=1\n");
+    }
+}
+
+#[test]
+fn elf64_images_low_in_memory_boot() {
+    // The page tables (0x2000..), GDT (0x1000) and stack (0x80000..0x90000)
+    // move out of the image's way.
+    for (at, len) in [
+        (0x1000u64, 0x2000u64),
+        (0x2000, 0x100),
+        (0x8_8000, 0x100),
+        (0x5000, 0x4000),
+    ] {
+        let img = ElfBuilder::elf64(at).seg(at, &[0x90; 16], len).build();
+        let (st, m) = run(&img, &opts()).unwrap();
+        let s = &st.sregs;
+        let overlaps = |a: u64, l: u64| a < at + len && at < a + l;
+        assert!(
+            !overlaps(s.gdt.base, 24),
+            "GDT {:#x} vs {at:#x}",
+            s.gdt.base
+        );
+        assert!(!overlaps(s.cr3, 6 * 4096), "CR3 {:#x} vs {at:#x}", s.cr3);
+        assert!(
+            !overlaps(st.regs.rsp - 0x1_0000, 0x1_0000),
+            "RSP {:#x}",
+            st.regs.rsp
+        );
+        assert_eq!(s.cr3 % 4096, 0);
+        assert_eq!(st.regs.rsp % 16, 0);
+        assert_eq!(m.0[at as usize], 0x90);
+        // The tables map the first GiB: PML4 -> PDPT -> PD -> 2 MiB pages.
+        let pml4e = get_u64(&m.0, s.cr3 as usize) & !0xfff;
+        let pdpte = get_u64(&m.0, pml4e as usize) & !0xfff;
+        assert_eq!(get_u64(&m.0, pdpte as usize + 8), 0x20_0083);
+    }
+    // Where nothing is in the way, the usual addresses.
+    let img = ElfBuilder::elf64(0x10_0000)
+        .seg(0x10_0000, &[0x90; 16], 16)
         .build();
-    assert!(matches!(
-        run(&img, &opts()),
-        Err(LoadError::OverlapsBootData {
-            what: "multiboot information",
-            ..
-        })
-    ));
-    let img = ElfBuilder::elf64(0x8_8000)
-        .seg(0x8_8000, &[0; 16], 16)
-        .build();
-    assert!(matches!(
-        run(&img, &opts()),
-        Err(LoadError::OverlapsBootData {
-            what: "boot stack",
-            ..
-        })
-    ));
-    let img = ElfBuilder::elf64(0x5000).seg(0x5000, &[0; 16], 16).build();
-    assert!(matches!(
-        run(&img, &opts()),
-        Err(LoadError::OverlapsBootData {
-            what: "page tables",
-            ..
-        })
-    ));
+    let (st, _) = run(&img, &opts()).unwrap();
+    assert_eq!(
+        (st.sregs.gdt.base, st.sregs.cr3, st.regs.rsp),
+        (0x1000, 0x2000, 0x9_0000)
+    );
 }
 
 #[test]

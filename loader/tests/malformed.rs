@@ -317,20 +317,49 @@ fn overlapping_segments() {
 }
 
 #[test]
-fn overlap_with_loader_data() {
-    let b = ElfBuilder::multiboot32(0x1000).seg(0x1000, &[0; 16], 16);
-    assert!(matches!(
-        err(&b.build()),
-        LoadError::OverlapsBootData { what: "GDT", .. }
-    ));
-    let b = ElfBuilder::elf64(0x3000).seg(0x3000, &[0; 16], 16);
-    assert!(matches!(
-        err(&b.build()),
-        LoadError::OverlapsBootData {
-            what: "page tables",
-            ..
-        }
-    ));
+fn segment_in_the_bios_area() {
+    // The machine keeps its ACPI tables at 0xe0000..0x100000.
+    for (paddr, len) in [(0xe_0000u64, 16u64), (0xd_fff0, 0x20), (0xf_fff0, 0x20)] {
+        let b = ElfBuilder::multiboot32(paddr).seg(paddr, &[0; 16], len);
+        let e = err(&b.build());
+        assert!(
+            matches!(
+                e,
+                LoadError::OverlapsBootData {
+                    what: "BIOS area with the ACPI tables",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let b = ElfBuilder::elf64(paddr).seg(paddr, &[0; 16], len);
+        assert!(matches!(
+            err(&b.build()),
+            LoadError::OverlapsBootData { .. }
+        ));
+    }
+}
+
+#[test]
+fn no_room_for_the_loader_data() {
+    // 1 MiB of RAM, all of conventional memory taken by the image: the
+    // multiboot information has nowhere to go.
+    let b = ElfBuilder::multiboot32(0x500).seg(0x500, &[0; 16], 0x9_fc00 - 0x500);
+    let o = LoadOptions {
+        mem_size: MIB,
+        ..opts()
+    };
+    let e = try_load(&b.build(), &o);
+    assert!(
+        matches!(
+            e,
+            LoadError::NoRoomForBootData {
+                what: "GDT",
+                len: 24
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[test]
@@ -385,12 +414,15 @@ fn option_problems() {
     let e = try_load(&img, &o);
     assert_eq!(e.to_string(), "the name of module 0 contains a NUL byte");
     let o = LoadOptions {
-        cmdline: "c".repeat(700_000),
+        cmdline: "c".repeat(4 * MIB as usize),
         ..opts()
     };
     assert!(matches!(
         try_load(&img, &o),
-        LoadError::BootInfoTooLarge { .. }
+        LoadError::NoRoomForBootData {
+            what: "multiboot information",
+            ..
+        }
     ));
     let o = LoadOptions {
         modules: vec![Module::new("big", vec![1; 4 * MIB as usize])],

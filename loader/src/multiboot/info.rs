@@ -1,9 +1,6 @@
 //! The multiboot information structure, memory map and module placement.
 
-use crate::layout::{
-    RamLayout, FOUR_GIB, KIB, MIB, MODULES_MIN_ADDR, MULTIBOOT_INFO_ADDR, MULTIBOOT_INFO_LIMIT,
-    PAGE_SIZE,
-};
+use crate::layout::{MapEntry, RamLayout, FOUR_GIB, KIB, MIB, MODULES_MIN_ADDR, PAGE_SIZE};
 use crate::{LoadError, LoadOptions};
 
 /// Information-structure flags.
@@ -67,27 +64,9 @@ pub(super) fn place_modules(
     Ok(out)
 }
 
-/// The physical memory map given to the kernel: (base, length, type). RAM
-/// is what [`RamLayout`] says: below 1 MiB the conventional 639 KiB, then
-/// from 1 MiB to the hole below 4 GiB, and the rest above 4 GiB.
-pub(super) fn memory_map(mem_size: u64) -> Vec<(u64, u64, u32)> {
-    let mut map = vec![
-        (0, 0x9_fc00, 1),
-        (0x9_fc00, 0x400, 2),
-        (0xf_0000, 0x1_0000, 2),
-    ];
-    for (start, len) in RamLayout::new(mem_size).regions() {
-        let end = start + len;
-        let start = start.max(MIB);
-        if end > start {
-            map.push((start, end - start, 1));
-        }
-    }
-    map
-}
-
 /// Where each part of the information area goes (guest-physical).
 pub(super) struct InfoLayout {
+    base: u64,
     mmap: u64,
     mods: u64,
     loader_name: u64,
@@ -96,18 +75,19 @@ pub(super) struct InfoLayout {
     pub end: u64,
 }
 
-pub(super) fn info_layout(opts: &LoadOptions, map_entries: u64) -> Result<InfoLayout, LoadError> {
-    let avail = MULTIBOOT_INFO_LIMIT - MULTIBOOT_INFO_ADDR;
-    let too_large = |need: Option<u64>| LoadError::BootInfoTooLarge {
-        need: need.unwrap_or(u64::MAX),
-        avail,
-    };
+/// The information area laid out from `base`: the structure, the memory
+/// map (`map_entries` entries), the module list, then the strings. Called
+/// with base 0 it gives the area's size (`end`).
+pub(super) fn info_layout(
+    opts: &LoadOptions,
+    map_entries: u64,
+    base: u64,
+) -> Result<InfoLayout, LoadError> {
     let add = |a: Option<u64>, b: u64| a.and_then(|a| a.checked_add(b));
-    let base = MULTIBOOT_INFO_ADDR;
-    let mmap = base + align_up(INFO_SIZE, 8).unwrap_or(INFO_SIZE);
-    let mods = mmap + map_entries * MMAP_ENTRY_SIZE;
+    let mmap = add(Some(base), align_up(INFO_SIZE, 8).unwrap_or(INFO_SIZE));
+    let mods = add(mmap, map_entries.saturating_mul(MMAP_ENTRY_SIZE));
     let loader_name = add(
-        Some(mods),
+        mods,
         (opts.modules.len() as u64).saturating_mul(MODULE_DESC_SIZE),
     );
     let cmdline = add(loader_name, LOADER_NAME.len() as u64 + 1);
@@ -117,12 +97,14 @@ pub(super) fn info_layout(opts: &LoadOptions, map_entries: u64) -> Result<InfoLa
         names.push(cursor.unwrap_or(u64::MAX));
         cursor = add(cursor, m.name.len() as u64 + 1);
     }
-    let end = cursor
-        .filter(|&e| e <= MULTIBOOT_INFO_LIMIT)
-        .ok_or_else(|| too_large(cursor.map(|e| e - base)))?;
+    let end = cursor.ok_or(LoadError::NoRoomForBootData {
+        what: "multiboot information",
+        len: u64::MAX,
+    })?;
     Ok(InfoLayout {
-        mmap,
-        mods,
+        base,
+        mmap: mmap.unwrap_or(u64::MAX),
+        mods: mods.unwrap_or(u64::MAX),
         loader_name: loader_name.unwrap_or(u64::MAX),
         cmdline: cmdline.unwrap_or(u64::MAX),
         names,
@@ -166,20 +148,21 @@ impl Area {
     }
 }
 
-/// Addresses below 1 MiB (all of the information area) fit in 32 bits.
+/// The information area is placed below 4 GiB, so its addresses fit in
+/// 32 bits.
 fn low32(v: u64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
 
 /// Builds the information structure, memory map, module list and strings
-/// as one buffer that starts at [`MULTIBOOT_INFO_ADDR`].
+/// as one buffer that starts at `layout`'s base.
 pub(super) fn build_info(
     opts: &LoadOptions,
     layout: &InfoLayout,
-    map: &[(u64, u64, u32)],
+    map: &[MapEntry],
     modules: &[(u64, u64)],
 ) -> Vec<u8> {
-    let base = MULTIBOOT_INFO_ADDR;
+    let base = layout.base;
     let len = usize::try_from(layout.end - base).unwrap_or(0);
     let mut a = Area {
         base,
@@ -208,12 +191,12 @@ pub(super) fn build_info(
     a.put_u32(field(INFO_MMAP_ADDR), low32(layout.mmap));
     a.put_u32(field(INFO_LOADER_NAME_ADDR), low32(layout.loader_name));
 
-    for (i, &(addr, len, ty)) in map.iter().enumerate() {
+    for (i, m) in map.iter().enumerate() {
         let e = layout.mmap + i as u64 * MMAP_ENTRY_SIZE;
         a.put_u32(e, low32(MMAP_ENTRY_SIZE - 4));
-        a.put_u64(e + 4, addr);
-        a.put_u64(e + 12, len);
-        a.put_u32(e + 20, ty);
+        a.put_u64(e + 4, m.base);
+        a.put_u64(e + 12, m.len);
+        a.put_u32(e + 20, m.kind as u32);
     }
     for (i, ((&(start, end), m), &name)) in modules
         .iter()
@@ -237,7 +220,6 @@ pub(super) fn build_info(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::GIB;
     use crate::Module;
 
     fn opts(mem_size: u64, modules: Vec<Module>) -> LoadOptions {
@@ -278,31 +260,16 @@ mod tests {
     }
 
     #[test]
-    fn memory_map_entries() {
-        assert_eq!(
-            memory_map(128 * MIB),
-            vec![
-                (0, 0x9_fc00, 1),
-                (0x9_fc00, 0x400, 2),
-                (0xf_0000, 0x1_0000, 2),
-                (MIB, 127 * MIB, 1)
-            ]
-        );
-        assert_eq!(memory_map(MIB).len(), 3);
-        // Across the hole: RAM resumes at 4 GiB, nothing in 3..4 GiB.
-        assert_eq!(
-            memory_map(5 * GIB)[3..],
-            [(MIB, 3 * GIB - MIB, 1), (FOUR_GIB, 2 * GIB, 1)]
-        );
-    }
-
-    #[test]
-    fn boot_info_too_large() {
+    fn layout_is_relative_to_its_base() {
+        let o = opts(16 * MIB, vec![Module::new("m", vec![1])]);
+        let at0 = info_layout(&o, 4, 0).unwrap();
+        let at = info_layout(&o, 4, 0xe000).unwrap();
+        assert_eq!(at.end - 0xe000, at0.end);
+        assert_eq!(at.mmap, 0xe000 + 120);
+        assert_eq!(at.mods, at.mmap + 4 * 24);
+        assert_eq!(at.names[0], at.cmdline + 4);
         let mut o = opts(16 * MIB, vec![]);
         o.cmdline = "x".repeat(0x10_0000);
-        assert!(matches!(
-            info_layout(&o, 4),
-            Err(LoadError::BootInfoTooLarge { .. })
-        ));
+        assert_eq!(info_layout(&o, 4, 0).unwrap().end, 120 + 96 + 7 + 0x10_0001);
     }
 }

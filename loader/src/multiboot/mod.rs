@@ -8,12 +8,14 @@ pub use header::BOOTLOADER_MAGIC;
 pub(crate) use header::{check_flags, scan, MultibootHeader, Scan};
 
 use header::kludge_segment;
-use info::{build_info, info_layout, memory_map, place_modules};
+use info::{build_info, info_layout, place_modules};
 
 use crate::elf::ElfHeader;
-use crate::layout::{FOUR_GIB, GDT_ADDR, GDT_SIZE, MULTIBOOT_INFO_ADDR, MULTIBOOT_STACK_TOP};
+use crate::layout::{memory_map, FOUR_GIB, GDT_ADDR, GDT_SIZE, MULTIBOOT_INFO_ADDR};
+use crate::layout::{MULTIBOOT_STACK_TOP, PAGE_SIZE};
+use crate::place::Placer;
 use crate::plan::{check_reserved, check_segments, image_end, translate_entry};
-use crate::plan::{Plan, Reserved};
+use crate::plan::{Plan, BIOS_AREA};
 use crate::{cpu, BootState, ImageKind, LoadError, LoadOptions};
 
 /// Checks the strings that become C strings.
@@ -67,34 +69,33 @@ pub(crate) fn prepare<'a>(
         translate_entry(&segs, entry)?
     };
 
+    check_reserved(&segs, &[BIOS_AREA])?;
     let map = memory_map(opts.mem_size);
-    let layout = info_layout(opts, map.len() as u64)?;
-    let reserved = [
-        Reserved {
-            start: GDT_ADDR,
-            end: GDT_ADDR + GDT_SIZE,
-            what: "GDT",
-        },
-        Reserved {
-            start: MULTIBOOT_INFO_ADDR,
-            end: layout.end,
-            what: "multiboot information",
-        },
-    ];
-    check_reserved(&segs, &reserved)?;
     let modules = place_modules(image_end(&segs), opts)?;
+    // The loader's own data goes where no segment or module is (place.rs).
+    let mut placer = Placer::new(opts.mem_size, &segs, &modules);
+    let gdt = placer.place("GDT", GDT_SIZE, 16, GDT_ADDR)?;
+    let info_len = info_layout(opts, map.len() as u64, 0)?.end;
+    let info_addr = placer.place(
+        "multiboot information",
+        info_len,
+        PAGE_SIZE,
+        MULTIBOOT_INFO_ADDR,
+    )?;
+    let layout = info_layout(opts, map.len() as u64, info_addr)?;
     let info = build_info(opts, &layout, &map, &modules);
 
     let mut plan = Plan::default();
     for s in &segs {
         plan.segment(s);
     }
-    plan.bytes(GDT_ADDR, cpu::gdt_bytes(false));
-    plan.bytes(MULTIBOOT_INFO_ADDR, info);
+    plan.bytes(gdt, cpu::gdt_bytes(false));
+    plan.bytes(info_addr, info);
     for (&(start, _), m) in modules.iter().zip(&opts.modules) {
         plan.bytes(start, m.data.as_slice());
     }
-    let (regs, sregs) = cpu::multiboot_state(entry, MULTIBOOT_INFO_ADDR, MULTIBOOT_STACK_TOP);
+    let (regs, mut sregs) = cpu::multiboot_state(entry, info_addr, MULTIBOOT_STACK_TOP);
+    sregs.gdt.base = gdt;
     let state = BootState {
         kind: ImageKind::Multiboot32,
         regs,

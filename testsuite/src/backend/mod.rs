@@ -9,8 +9,9 @@
 //! (COM1 with the line status always "transmitter empty", the exit port
 //! 0xf4, fw_cfg, CMOS, the I/O APIC, pc-testdev, ports nothing answers
 //! reading as all ones, MMIO outside RAM and devices reading as all ones),
-//! without the PIT, whose counters follow the host clock and would make the
-//! two runs differ.
+//! without the PIT, and on a clock that stands still (the RTC showing
+//! 2000-01-01 00:00:00, the PM timer at 0): device time that followed the
+//! host would make the two runs differ.
 //!
 //! [`run_guest`] records every exit (kind, port or address, size, data),
 //! the serial output and the final registers in a [`RunRecord`];
@@ -161,8 +162,10 @@ impl Default for Devices {
             pit: false,
             ..MachineConfig::default()
         };
+        let clock = std::sync::Arc::new(softvm_machine::clock::ManualClock::new());
+        let y2k = std::time::Duration::from_secs(946_684_800);
         Devices {
-            bus: Bus::new(&cfg, std::io::sink()),
+            bus: Bus::with_clock(&cfg, std::io::sink(), clock, y2k),
         }
     }
 }

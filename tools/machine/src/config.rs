@@ -5,6 +5,8 @@
 //! it is given.
 
 use emu_core::cpu::model::{CpuModel, Parsed};
+use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
 /// The most vCPUs a machine may have: xAPIC IDs are 8 bits and 0xff is the
@@ -50,6 +52,75 @@ pub enum ConfigError {
     /// A command line the multiboot information cannot carry.
     #[error("the kernel command line contains a NUL byte")]
     NulInCmdline,
+    /// A seed that is not a 64-bit number.
+    #[error("invalid seed {0:?}: expected a number from 0 to 2^64-1, decimal or 0x hexadecimal")]
+    BadSeed(String),
+    /// A clock mode softvm does not have.
+    #[error("invalid clock mode {0:?}: expected realtime or deterministic")]
+    BadClock(String),
+}
+
+/// The seed of a machine that is given none: fixed, so that two runs of
+/// the same configuration see the same random numbers.
+pub const DEFAULT_SEED: u64 = 0x5eed_0f50_f7e0_0001;
+
+/// How the vCPUs' clock (the TSC and the APIC timer that counts in its
+/// ticks) advances, for the CPU to consume (emu-core decides the clock's
+/// model; see its documentation and the README's section on time).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ClockMode {
+    /// Time follows the host: a guest that waits a second waits a second.
+    #[default]
+    Realtime,
+    /// Time follows the instructions retired, so that runs repeat exactly.
+    Deterministic,
+}
+
+impl ClockMode {
+    /// The name used on command lines and in manifests.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClockMode::Realtime => "realtime",
+            ClockMode::Deterministic => "deterministic",
+        }
+    }
+}
+
+impl fmt::Display for ClockMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ClockMode {
+    type Err = ConfigError;
+
+    /// `realtime` or `deterministic` (any case).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "realtime" => Ok(ClockMode::Realtime),
+            "deterministic" => Ok(ClockMode::Deterministic),
+            _ => Err(ConfigError::BadClock(s.trim().to_string())),
+        }
+    }
+}
+
+/// Parses a seed: a decimal number or `0x` hexadecimal, 64 bits.
+pub fn parse_seed(s: &str) -> Result<u64, ConfigError> {
+    let t = s.trim();
+    let v = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => t.parse::<u64>(),
+    };
+    // from_str_radix accepts a sign; a seed has none.
+    v.ok()
+        .filter(|_| !t.contains(['+', '-']))
+        .ok_or_else(|| ConfigError::BadSeed(t.to_string()))
+}
+
+/// Parses a clock mode ([`ClockMode`]).
+pub fn parse_clock(s: &str) -> Result<ClockMode, ConfigError> {
+    s.parse()
 }
 
 /// Formats a byte count the way people write sizes (`1536M`, `4G`).
@@ -253,6 +324,13 @@ pub struct MachineConfig {
     /// The 8254 PIT at 0x40-0x43 and port 0x61 (QEMU's `-machine pit=off`
     /// removes it).
     pub pit: bool,
+    /// The seed of the CPU's random numbers (RDRAND, RDSEED), for the CPU
+    /// to consume: the same seed, the same numbers.
+    pub seed: u64,
+    /// How the vCPUs' clock (TSC) advances, for the CPU to consume.
+    /// Device time (PIT, PM timer, RTC) follows the host either way
+    /// ([`crate::clock`]).
+    pub clock: ClockMode,
 }
 
 impl Default for MachineConfig {
@@ -269,6 +347,8 @@ impl Default for MachineConfig {
             debug_exit: Some(DebugExit::default()),
             pc_testdev: true,
             pit: true,
+            seed: DEFAULT_SEED,
+            clock: ClockMode::Realtime,
         }
     }
 }
@@ -359,6 +439,36 @@ mod tests {
         let w = cpu_model_warnings("max,+vmx,+vmx-mbec");
         assert!(w[0].contains("vmx") && w[1].contains("vmx-mbec"), "{w:?}");
         assert!(cpu_model_warnings("qemu64").is_empty());
+    }
+
+    #[test]
+    fn seeds_and_clock_modes() {
+        assert_eq!(parse_seed("42"), Ok(42));
+        assert_eq!(parse_seed("0x2A"), Ok(42));
+        assert_eq!(parse_seed(" 18446744073709551615 "), Ok(u64::MAX));
+        for bad in [
+            "",
+            "-1",
+            "+1",
+            "0x",
+            "0x+1",
+            "1e3",
+            "18446744073709551616",
+            "seed",
+        ] {
+            let e = parse_seed(bad).unwrap_err().to_string();
+            assert!(e.contains("invalid seed"), "{bad}: {e}");
+        }
+        assert_eq!(parse_clock("realtime"), Ok(ClockMode::Realtime));
+        assert_eq!(parse_clock("Deterministic"), Ok(ClockMode::Deterministic));
+        let e = parse_clock("fast").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "invalid clock mode \"fast\": expected realtime or deterministic"
+        );
+        assert_eq!(ClockMode::Deterministic.to_string(), "deterministic");
+        let c = MachineConfig::default();
+        assert_eq!((c.seed, c.clock), (DEFAULT_SEED, ClockMode::Realtime));
     }
 
     #[test]

@@ -5,11 +5,14 @@
 //! on a PC ([`loader::layout::RamLayout`]: below the 3 GiB hole, the rest
 //! above 4 GiB, mapped lazily), vCPUs of [`emu_core`], and the devices a
 //! VMM owns ([`devices`]): a 16550 UART on COM1, QEMU's isa-debug-exit and
-//! pc-testdev, fw_cfg, an I/O APIC, an 8254 PIT, the power-off ports and
-//! the legacy chips test kernels touch. [`Bus`] routes port and MMIO exits
-//! to them; [`Machine::run`] runs every vCPU on its own thread, with a
-//! watchdog for the timeout, until the machine ends, and says how in an
-//! [`Outcome`].
+//! pc-testdev, fw_cfg, an I/O APIC, an 8254 PIT, the ACPI power-management
+//! block (PM timer, sleep states, reset register), an RTC with its CMOS,
+//! the Bochs power-off port and the legacy chips test kernels touch; and
+//! the firmware's ACPI tables in guest RAM ([`acpi`]). [`Bus`] routes port
+//! and MMIO exits to them; the devices that keep time read the machine
+//! clock ([`clock`]); [`Machine::run`] runs every vCPU on its own thread,
+//! with a watchdog for the timeout, until the machine ends (S3 suspends and
+//! resumes it on the way), and says how in an [`Outcome`].
 //!
 //! Booting a test kernel and reading its serial output takes a few lines
 //! (here the built-in demo guest, a multiboot kernel that enters long
@@ -46,17 +49,20 @@
 //! as the design asks), `thiserror` for the error types, `bitflags` for
 //! register bit sets of the devices.
 
+pub mod acpi;
 pub mod bus;
 pub mod capture;
+pub mod clock;
 pub mod config;
 pub mod devices;
 pub mod machine;
 mod run;
+mod sleep;
 pub mod status;
 
 pub use bus::{Action, Answer, Bus};
 pub use capture::Capture;
-pub use config::{ConfigError, DebugExit, MachineConfig};
+pub use config::{ClockMode, ConfigError, DebugExit, MachineConfig};
 pub use machine::{run_file, with_program_name, Machine, MachineError, SerialOut};
 pub use status::{End, Outcome};
 

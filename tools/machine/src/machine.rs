@@ -1,6 +1,7 @@
 //! A machine: RAM laid out by [`loader::layout::RamLayout`], vCPUs, the
 //! devices of its configuration, and the image loaded into it.
 
+use crate::acpi::AcpiLayout;
 use crate::bus::Bus;
 use crate::config::{ConfigError, MachineConfig};
 use crate::run;
@@ -41,6 +42,7 @@ pub struct Machine {
     pub(crate) vcpus: Vec<Vcpu>,
     pub(crate) bus: Bus<SerialOut>,
     pub(crate) config: MachineConfig,
+    pub(crate) acpi: AcpiLayout,
 }
 
 impl Machine {
@@ -69,6 +71,8 @@ impl Machine {
         for (slot, (start, len)) in (0u32..).zip(RamLayout::new(config.memory).regions()) {
             vm.set_user_memory_region(slot, MemFlags::empty(), start, len, Backing::Anonymous)?;
         }
+        // The firmware's tables, in the BIOS area the loader keeps free.
+        let acpi = crate::acpi::install(config.vcpus, vm.memory())?;
         let vcpus = (0..config.vcpus).map(|i| vm.create_vcpu(i)).collect();
         let out: SerialOut = Box::new(std::io::sink());
         Ok(Machine {
@@ -76,6 +80,7 @@ impl Machine {
             vm,
             vcpus,
             config: config.clone(),
+            acpi,
         })
     }
 
@@ -137,6 +142,11 @@ impl Machine {
     /// own loop: `vcpu.run()`, then [`Bus::answer`] with the exit.
     pub fn parts_mut(&mut self) -> (&Vm, &mut [Vcpu], &mut Bus<SerialOut>) {
         (&self.vm, &mut self.vcpus, &mut self.bus)
+    }
+
+    /// Where the ACPI tables are.
+    pub fn acpi(&self) -> &AcpiLayout {
+        &self.acpi
     }
 
     /// The configuration the machine was built from.

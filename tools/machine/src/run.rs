@@ -4,6 +4,11 @@
 //! unsupported instruction, budget, or every vCPU stuck in HLT) or the
 //! watchdog decides the outcome and stops the others.
 //!
+//! A write of S3 to PM1a control stops every vCPU ([`crate::sleep`]);
+//! vCPU 0's loop then stands for the platform firmware: it sleeps until
+//! the devices report a wake-up event and starts vCPU 0 at the waking
+//! vector.
+//!
 //! The watchdog does not wait for a vCPU to come back to its loop: at the
 //! deadline it asks the VM to stop ([`emu_core::Vm::request_stop`]), which
 //! every vCPU sees within a few thousand instructions, and which wakes the
@@ -11,8 +16,9 @@
 
 use crate::bus::{Answer, Bus};
 use crate::machine::{Machine, SerialOut};
+use crate::sleep;
 use crate::status::{End, Outcome};
-use emu_core::{Vcpu, Vm};
+use emu_core::{MpState, Vcpu, Vm};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -28,6 +34,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Shared<'a> {
     vm: &'a Vm,
     bus: Mutex<Bus<SerialOut>>,
+    /// The FACS, where S3 resume finds the waking vector.
+    facs: u64,
     max_instructions: Option<u64>,
     /// The first outcome reported wins.
     end: Mutex<Option<(End, Option<String>)>>,
@@ -101,11 +109,13 @@ pub(crate) fn run(m: Machine, note: Option<&(dyn Fn(String) + Sync)>) -> Outcome
         mut vcpus,
         bus,
         config,
+        acpi,
     } = m;
     let start = Instant::now();
     let shared = Shared {
         vm: &vm,
         bus: Mutex::new(bus),
+        facs: acpi.facs,
         max_instructions: config.max_instructions,
         end: Mutex::new(None),
         stuck: AtomicUsize::new(0),
@@ -206,6 +216,14 @@ fn vcpu_loop(vcpu: &mut Vcpu, sh: &Shared<'_>) {
             }
             Answer::GuestExit(v) => Some((End::GuestExit(v), None)),
             Answer::PowerOff => Some((End::PowerOff, None)),
+            Answer::Suspend => {
+                sleep::stop_all(sh.vm.apic_bus());
+                None
+            }
+            Answer::Reset => Some((
+                End::Reset,
+                Some(describe(vcpu, "the guest reset the machine")),
+            )),
             Answer::TripleFault => Some((End::TripleFault, Some(describe(vcpu, "triple fault")))),
             Answer::Limit => {
                 let msg = format!("instruction budget of {} exhausted", vcpu.instructions());
@@ -232,6 +250,9 @@ fn vcpu_loop(vcpu: &mut Vcpu, sh: &Shared<'_>) {
                     )),
                 ))
             }
+            Answer::Halted if vcpu.id() == 0 && sh.bus().suspended() => {
+                resume_or_wait(vcpu, sh, device_timer, &mut stuck)
+            }
             Answer::Halted => {
                 if let Some(wait) = device_timer {
                     // A device interrupt is coming: sleep until then.
@@ -239,8 +260,7 @@ fn vcpu_loop(vcpu: &mut Vcpu, sh: &Shared<'_>) {
                 } else if !vcpu.can_wake_alone() && !stuck {
                     stuck = true;
                     if sh.stuck.fetch_add(1, Ordering::SeqCst) + 1 == sh.vcpus {
-                        let m = "every vCPU halted with nothing that could wake it";
-                        sh.finish(End::DeadHalt, Some(describe(vcpu, m)));
+                        sh.finish(End::DeadHalt, Some(describe(vcpu, dead_halt(sh))));
                         return;
                     }
                 }
@@ -252,6 +272,49 @@ fn vcpu_loop(vcpu: &mut Vcpu, sh: &Shared<'_>) {
             return;
         }
     }
+}
+
+/// Why every vCPU is stuck, for the message.
+fn dead_halt(sh: &Shared<'_>) -> &'static str {
+    if sh.bus().suspended() {
+        "the guest suspended the machine (S3) with no wake-up event enabled"
+    } else {
+        "every vCPU halted with nothing that could wake it"
+    }
+}
+
+/// vCPU 0 while the machine is in S3: resume at the waking vector once
+/// its INIT was taken and a wake-up event came; otherwise sleep until the
+/// next device event, or count as stuck when none can come.
+fn resume_or_wait(
+    vcpu: &mut Vcpu,
+    sh: &Shared<'_>,
+    device_timer: Option<Duration>,
+    stuck: &mut bool,
+) -> Option<(End, Option<String>)> {
+    if vcpu.get_mp_state() == MpState::WaitForSipi && sh.bus().take_wake() {
+        if *stuck {
+            *stuck = false;
+            sh.stuck.fetch_sub(1, Ordering::SeqCst);
+        }
+        let to = sleep::waking_vector(sh.vm.memory(), sh.facs);
+        if !sleep::start_bsp(vcpu, to) {
+            let m = "woke from S3 with no waking vector in the FACS: the firmware would reboot";
+            return Some((End::Reset, Some(describe(vcpu, m))));
+        }
+        return None;
+    }
+    if let Some(wait) = device_timer {
+        std::thread::sleep(wait.min(Duration::from_millis(10)));
+    } else if !*stuck && !sh.bus().can_wake() {
+        *stuck = true;
+        if sh.stuck.fetch_add(1, Ordering::SeqCst) + 1 == sh.vcpus {
+            return Some((End::DeadHalt, Some(describe(vcpu, dead_halt(sh)))));
+        }
+    } else {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    None
 }
 
 fn describe(vcpu: &Vcpu, what: &str) -> String {

@@ -17,6 +17,10 @@ pub const BUDGET: i32 = 8;
 pub const DEAD_HALT: i32 = 10;
 /// A host-side failure inside softvm (a bug: please report it).
 pub const INTERNAL: i32 = 12;
+/// The guest reset the machine (the ACPI reset register 0xcf9, or an S3
+/// wake with no waking vector): softvm ends the run, as QEMU does with
+/// `-no-reboot`.
+pub const RESET: i32 = 14;
 /// `--timeout` expired, as timeout(1) reports it.
 pub const TIMEOUT: i32 = 124;
 
@@ -46,6 +50,8 @@ pub enum End {
     Internal,
     /// The timeout expired.
     Timeout,
+    /// The guest reset the machine.
+    Reset,
 }
 
 impl End {
@@ -81,6 +87,7 @@ impl End {
             End::DeadHalt => DEAD_HALT,
             End::Internal => INTERNAL,
             End::Timeout => TIMEOUT,
+            End::Reset => RESET,
         }
     }
 }
@@ -96,6 +103,7 @@ pub fn meaning(status: u64) -> String {
         Ok(DEAD_HALT) => "guest halted forever".into(),
         Ok(INTERNAL) => "internal error in softvm".into(),
         Ok(TIMEOUT) => "timeout".into(),
+        Ok(RESET) => "guest reset the machine".into(),
         Ok(77) => "guest skipped (exit 38)".into(),
         _ if status % 2 == 1 => format!("guest exit {}", status >> 1),
         _ => format!("unknown status {status}"),
@@ -133,6 +141,7 @@ mod tests {
             End::DeadHalt,
             End::Internal,
             End::Timeout,
+            End::Reset,
         ] {
             assert_eq!(e.status() % 2, 0, "{e:?}");
             assert_eq!(e.status(), e.process_status() as u64);

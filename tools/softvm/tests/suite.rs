@@ -618,3 +618,46 @@ fn the_xml_checker_rejects_broken_xml() {
     assert_eq!(ok[0].attr("k"), "<v>");
     assert_eq!(ok[0].text, "t&t");
 }
+
+/// Exits with CPUID.1:ECX bit 23 (POPCNT): status 3 with it, 1 without.
+fn popcnt_bit() -> Vec<u8> {
+    long_mode(|a| {
+        a.mov(eax, 1)?;
+        a.cpuid()?;
+        a.mov(eax, ecx)?;
+        a.shr(eax, 23)?;
+        a.and(eax, 1)?;
+        a.mov(dx, 0xf4)?;
+        a.out(dx, eax)?;
+        a.hlt()
+    })
+}
+
+#[test]
+fn manifest_cpu_seed_and_clock_reach_the_machine() {
+    let s = Scratch::new("cpu");
+    let img = popcnt_bit();
+    s.put("with.elf", &img);
+    s.put("without.elf", &img);
+    s.put("seeded.elf", &img);
+    s.put(
+        "softvm-tests.txt",
+        br#"
+with      status=3
+without   cpu=max,-popcnt status=1
+seeded    cpu=max,-popcnt seed=0x2a clock=deterministic status=1
+"#,
+    );
+    let o = softvm(&["test", d(&s)]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(closing(&o), "3 passed, 0 failed", "{}", stdout(&o));
+    // A bad value is refused with the manifest's file and line.
+    s.put("softvm-tests.txt", b"with clock=sometimes\n");
+    let o = softvm(&["test", d(&s)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("softvm-tests.txt:1: bad clock"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -22,8 +22,6 @@
 //!   is 0x10000 bytes long; kvm-unit-tests use its first page). Bytes of an
 //!   access that fall beyond the region are dropped or read as 0.
 
-// Until the exit loop uses every item (the integrator wires it in), the
-
 /// The scratch register's ports.
 #[allow(dead_code)] // the port map, named for readers
 pub const SCRATCH_PORT: u16 = 0xe0;
@@ -130,20 +128,30 @@ impl TestDev {
     /// A read of `size` bytes (up to 8) at `offset` in the MMIO region.
     pub fn mmio_read(&self, offset: u64, size: usize) -> u64 {
         let mut out = [0u8; 8];
-        for (i, b) in out.iter_mut().enumerate().take(size.min(8)) {
-            if let Some(v) = self.byte_index(offset, i).map(|k| self.mem[k]) {
-                *b = v;
-            }
-        }
+        self.mmio_read_bytes(offset, &mut out[..size.min(8)]);
         u64::from_le_bytes(out)
     }
 
     /// A write of `size` bytes (up to 8) at `offset` in the MMIO region.
     pub fn mmio_write(&mut self, offset: u64, size: usize, val: u64) {
         let bytes = val.to_le_bytes();
-        for (i, b) in bytes.iter().enumerate().take(size.min(8)) {
+        self.mmio_write_bytes(offset, &bytes[..size.min(8)]);
+    }
+
+    /// A read of any width (a 16- or 32-byte vector access too) at
+    /// `offset`: bytes past the region read 0.
+    pub fn mmio_read_bytes(&self, offset: u64, data: &mut [u8]) {
+        for (i, b) in data.iter_mut().enumerate() {
+            *b = self.byte_index(offset, i).map_or(0, |k| self.mem[k]);
+        }
+    }
+
+    /// A write of any width at `offset`: bytes past the region are
+    /// dropped.
+    pub fn mmio_write_bytes(&mut self, offset: u64, data: &[u8]) {
+        for (i, &b) in data.iter().enumerate() {
             if let Some(k) = self.byte_index(offset, i) {
-                self.mem[k] = *b;
+                self.mem[k] = b;
             }
         }
     }

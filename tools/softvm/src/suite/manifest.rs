@@ -21,7 +21,10 @@
 //! Settings: `status=N` (the expected process status, default 1),
 //! `output=TEXT` (the serial output must contain TEXT; repeatable, all must
 //! appear), `skip` or `skip=REASON` (do not run it), `vcpus=N`,
-//! `memory=SIZE`, `cpu=MODEL`, `cmdline=TEXT`, `module=FILE` (repeatable, relative to the
+//! `memory=SIZE`, `cpu=MODEL` (QEMU's `-cpu` syntax: a model, `+feat`,
+//! `-feat`, properties), `seed=N` (the CPU's random-number seed, decimal
+//! or 0x hex), `clock=realtime|deterministic` (how the vCPUs' clock
+//! advances), `cmdline=TEXT`, `module=FILE` (repeatable, relative to the
 //! directory), `timeout=SECS` and `max-instructions=N`.
 
 use softvm_machine::config;
@@ -39,6 +42,8 @@ pub struct Entry {
     pub vcpus: Option<u32>,
     pub memory: Option<u64>,
     pub cpu: Option<String>,
+    pub seed: Option<u64>,
+    pub clock: Option<config::ClockMode>,
     pub cmdline: Option<String>,
     pub modules: Vec<PathBuf>,
     pub timeout: Option<std::time::Duration>,
@@ -55,6 +60,8 @@ impl Entry {
         e.vcpus = over.vcpus.or(e.vcpus);
         e.memory = over.memory.or(e.memory);
         e.cpu = over.cpu.clone().or(e.cpu);
+        e.seed = over.seed.or(e.seed);
+        e.clock = over.clock.or(e.clock);
         e.cmdline = over.cmdline.clone().or(e.cmdline);
         e.modules.extend(over.modules.iter().cloned());
         e.timeout = over.timeout.or(e.timeout);
@@ -175,6 +182,8 @@ fn apply(e: &mut Entry, word: &str, dir: &Path) -> Result<(), String> {
             config::parse_cpu_model(v).map_err(why)?;
             e.cpu = Some(v.to_string());
         }
+        "seed" => e.seed = Some(config::parse_seed(need()?).map_err(why)?),
+        "clock" => e.clock = Some(config::parse_clock(need()?).map_err(why)?),
         "cmdline" => e.cmdline = Some(need()?.to_string()),
         "module" => {
             let v = need()?;
@@ -288,6 +297,25 @@ mod tests {
     }
 
     #[test]
+    fn cpu_seed_and_clock() {
+        let m =
+            p("* seed=7 clock=deterministic\nv cpu=qemu64,+popcnt seed=0xff\nr clock=realtime\n")
+                .unwrap();
+        let v = m.lookup("v.flat");
+        assert_eq!(v.cpu.as_deref(), Some("qemu64,+popcnt"));
+        assert_eq!(
+            (v.seed, v.clock),
+            (Some(255), Some(config::ClockMode::Deterministic))
+        );
+        let r = m.lookup("r.elf");
+        assert_eq!(
+            (r.seed, r.clock),
+            (Some(7), Some(config::ClockMode::Realtime))
+        );
+        assert_eq!(m.lookup("x.elf").cpu, None);
+    }
+
+    #[test]
     fn errors_name_file_and_line() {
         for (text, want) in [
             ("a status=x", "d/softvm-tests.txt:1: bad status"),
@@ -298,6 +326,9 @@ mod tests {
             ("a timeout=-1", "bad timeout"),
             ("a timeout=inf", "bad timeout"),
             ("a cpu=486", "bad cpu"),
+            ("a seed=-1", "bad seed"),
+            ("a seed=0x", "bad seed"),
+            ("a clock=fast", "bad clock"),
             ("a status=99999999999", "bad status"),
             ("a\na", ":2: a second line for a"),
             ("*\n*", "a second `*` line"),

@@ -112,6 +112,8 @@ pub fn plain_test(
     if let Some(c) = &e.cpu {
         cfg.cpu = c.clone();
     }
+    cfg.seed = e.seed.unwrap_or(cfg.seed);
+    cfg.clock = e.clock.unwrap_or(cfg.clock);
     if let Some(c) = &e.cmdline {
         cfg.cmdline = c.clone();
     }
