@@ -143,6 +143,11 @@ impl Decoded {
             false => FastOp::Family,
         };
         let mut run = op.handler().unwrap_or(run_family as Fast);
+        if fast && op == FastOp::Family {
+            if let Some(h) = crate::ops::simd::decoded_form(ins) {
+                run = h;
+            }
+        }
         if gate.vendor == Vendor::Amd {
             if let Some(h) = op.amd_handler() {
                 (op, run) = (FastOp::Family, h);

@@ -4,10 +4,10 @@
 use super::{build, must, Bench, Scale};
 use iced_x86::code_asm::*;
 
-const BUF_A: u64 = 0x100_0000;
-const BUF_B: u64 = 0x200_0000;
+pub(super) const BUF_A: u64 = 0x100_0000;
+pub(super) const BUF_B: u64 = 0x200_0000;
 
-fn params(scale: Scale) -> (u64, u64) {
+pub(super) fn params(scale: Scale) -> (u64, u64) {
     match scale {
         Scale::Full => (1 << 20, 24),
         Scale::Test => (1 << 12, 3),
@@ -19,7 +19,7 @@ fn pattern(pass: u64) -> u64 {
 }
 
 /// What the guest computes, on host memory.
-fn model(size: u64, passes: u64) -> u64 {
+pub(super) fn model(size: u64, passes: u64) -> u64 {
     let n = size as usize;
     let mut a = vec![0u8; n + 8];
     let mut b = vec![0u8; n + 8];

@@ -14,6 +14,7 @@
 mod cpu;
 mod exits;
 mod memops;
+mod memsse;
 mod paging;
 mod smp;
 
@@ -58,6 +59,7 @@ pub fn all(scale: Scale) -> Vec<Bench> {
         cpu::xorshift(scale),
         memops::mem(scale, true),
         memops::mem(scale, false),
+        memsse::mem_sse(scale),
         cpu::recursion(scale),
         paging::random_access(scale),
         exits::port_mmio(scale),

@@ -12,6 +12,7 @@
 mod arith;
 mod compare;
 mod crc32;
+mod decoded;
 mod insert;
 pub(crate) mod lanes;
 mod logic;
@@ -28,6 +29,8 @@ mod transfer;
 pub(crate) mod host;
 
 use crate::exec::table::TableBuilder;
+
+pub(crate) use decoded::decoded_form;
 
 pub(crate) fn register(t: &mut TableBuilder) {
     arith::register(t);
